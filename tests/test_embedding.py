@@ -1,0 +1,81 @@
+import numpy as np
+import pytest
+from sklearn.datasets import load_digits
+from sklearn.neighbors import KNeighborsClassifier
+
+from tsnegrid.embedding import (
+    embed_tsne,
+    max_perplexity,
+    normalise_unit,
+    pixel_features,
+    reduce_pca,
+)
+
+
+def test_pixel_features_flatten_and_scale():
+    pixels = np.array([[[0, 255], [51, 102]]], dtype=np.uint8)
+    feats = pixel_features(pixels)
+    assert feats.dtype == np.float32
+    np.testing.assert_allclose(feats, [[0.0, 1.0, 0.2, 0.4]], rtol=1e-6)
+
+
+def test_pca_caps_components_at_the_data_and_is_deterministic():
+    x = np.random.default_rng(0).random((20, 7))
+    a = reduce_pca(x, n_components=100, seed=1)
+    b = reduce_pca(x, n_components=100, seed=2)
+    assert a.shape == (20, 7)
+    np.testing.assert_allclose(a, b)
+    # components are ordered by variance
+    assert np.all(np.diff(a.var(axis=0)) <= 1e-12)
+
+
+def test_normalise_unit_fills_the_square_and_centres_constant_axes():
+    pts = normalise_unit(np.array([[1.0, 5.0], [3.0, 5.0], [2.0, 5.0]]))
+    assert pts[:, 0].tolist() == [0.0, 1.0, 0.5]
+    assert pts[:, 1].tolist() == [0.5, 0.5, 0.5]
+
+
+@pytest.fixture(scope="module")
+def digits_embedding():
+    digits = load_digits()
+    idx = np.random.default_rng(0).choice(len(digits.target), 600, replace=False)
+    feats = reduce_pca(digits.data[idx] / 16.0, n_components=30, seed=0)
+    return feats, digits.target[idx], embed_tsne(feats, perplexity=30, seed=777, max_iter=500)
+
+
+def test_tsne_of_digits_keeps_classes_apart(digits_embedding):
+    _, labels, emb = digits_embedding
+    assert emb.points.shape == (600, 2)
+    assert emb.points.min() == 0.0
+    assert emb.points.max() == 1.0
+    knn = KNeighborsClassifier(n_neighbors=5).fit(emb.points[::2], labels[::2])
+    assert knn.score(emb.points[1::2], labels[1::2]) > 0.9
+
+
+def test_tsne_is_deterministic_for_a_seed(digits_embedding):
+    feats, _, emb = digits_embedding
+    again = embed_tsne(feats, perplexity=30, seed=777, max_iter=500)
+    np.testing.assert_array_equal(emb.points, again.points)
+
+
+def test_perplexity_too_large_is_lowered_with_a_note():
+    feats = np.random.default_rng(0).random((10, 5))
+    emb = embed_tsne(feats, perplexity=30, seed=0, max_iter=250)
+    assert emb.perplexity == max_perplexity(10) == 3.0
+    assert "Perplexity 30 is too large for 10 images" in emb.notes[0]
+    assert np.all((emb.points >= 0) & (emb.points <= 1))
+
+
+def test_identical_images_sit_at_the_centre():
+    emb = embed_tsne(np.ones((6, 3)), perplexity=30, seed=0)
+    assert np.all(emb.points == 0.5)
+    assert any("identical" in n for n in emb.notes)
+
+
+@pytest.mark.parametrize("n", [1, 2, 3])
+def test_too_few_images_are_spread_on_a_line_by_score(n):
+    feats = np.array([[3.0], [1.0], [2.0]])[:n]
+    emb = embed_tsne(feats, perplexity=30, seed=0)
+    assert emb.points.shape == (n, 2)
+    if n == 3:
+        assert emb.points[:, 0].tolist() == [1.0, 0.0, 0.5]

@@ -1,0 +1,127 @@
+"""Every tunable value of a run, validated in one place.
+
+A :class:`Config` is frozen; ``generate.py`` builds one from its flags and the pipeline reads
+nothing else. Invalid values raise :class:`~tsnegrid.errors.UsageError` with a message that names
+the field, the value and the fix.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import re
+from dataclasses import dataclass, fields
+from pathlib import Path
+from typing import Any
+
+from tsnegrid.errors import UsageError
+
+DATASET_NAMES = ("digits", "mnist", "fashion-mnist")
+SOLVER_NAMES = ("auto", "scipy", "lapjv")
+#: With no --size, --grid, --n or --all, a large dataset is sampled down to this many images
+#: (the notebook's 50 x 50 run); a smaller one is used whole.
+DEFAULT_MAX_IMAGES = 2500
+
+
+@dataclass(frozen=True)
+class Config:
+    """The resolved settings of one run.
+
+    Attributes
+    ----------
+    dataset : one of ``DATASET_NAMES``; ignored when ``images`` is set.
+    images : a folder of images to lay out instead of a built-in dataset.
+    size : an S x S grid with S*S images sampled (the notebook's ``--size``).
+    grid : (rows, cols) of any rectangle; at most rows*cols images, cells may stay empty.
+    n_images : how many images to sample; defaults from ``size``/``grid``/the dataset.
+    all_images : use every image of the dataset.
+    seed : the one seed every random stage receives.
+    pca : PCA dimensions before t-SNE (fewer when the data has fewer).
+    perplexity : t-SNE perplexity (lowered, with a note, when too large for the sample).
+    tsne_iter : t-SNE optimisation iterations.
+    solver : the linear-assignment solver.
+    out : the folder the report is written to.
+    data_dir : where datasets are looked for and cached.
+    thumb_px : side of the square thumbnail of each image of a folder.
+    strict_input : make any skipped (unreadable) image an error.
+    """
+
+    dataset: str = "digits"
+    images: Path | None = None
+    size: int | None = None
+    grid: tuple[int, int] | None = None
+    n_images: int | None = None
+    all_images: bool = False
+    seed: int = 777
+    pca: int = 100
+    perplexity: float = 30.0
+    tsne_iter: int = 1000
+    solver: str = "auto"
+    out: Path = Path("docs")
+    data_dir: Path = Path("data")
+    thumb_px: int = 32
+    strict_input: bool = False
+
+    def __post_init__(self) -> None:
+        _check_choice("dataset", self.dataset, DATASET_NAMES)
+        _check_choice("solver", self.solver, SOLVER_NAMES)
+        _check_positive("size", self.size)
+        _check_positive("n_images", self.n_images)
+        _check_positive("pca", self.pca)
+        _check_positive("tsne_iter", self.tsne_iter, minimum=250)
+        _check_positive("thumb_px", self.thumb_px, minimum=4)
+        if self.grid is not None:
+            rows, cols = self.grid
+            if rows < 1 or cols < 1:
+                raise UsageError(f"grid {rows}x{cols}: rows and cols must be at least 1")
+        if self.size is not None and self.grid is not None:
+            raise UsageError(
+                "--size and --grid both given: use --size S for an S x S grid or --grid"
+            )
+        if self.all_images and (self.n_images is not None or self.size is not None):
+            raise UsageError("--all conflicts with --n/--size: --all already takes every image")
+        if not self.perplexity > 0:
+            raise UsageError(f"perplexity {self.perplexity:g}: must be a positive number, e.g. 30")
+        if not 0 <= self.seed < 2**32:
+            raise UsageError(f"seed {self.seed}: must be an integer from 0 to 2**32 - 1")
+
+    @property
+    def source_label(self) -> str:
+        """What is laid out: the dataset name or the image folder."""
+        return f"folder {self.images}" if self.images is not None else self.dataset
+
+    def to_json(self) -> dict[str, Any]:
+        """The config as JSON-ready values (paths as posix strings)."""
+        return {f.name: _jsonable(getattr(self, f.name)) for f in fields(self)}
+
+    def digest(self) -> str:
+        """A short, stable hash of everything that decides the result (not the output folder)."""
+        data = {k: v for k, v in self.to_json().items() if k != "out"}
+        blob = json.dumps(data, sort_keys=True).encode()
+        return hashlib.sha256(blob).hexdigest()[:12]
+
+
+def parse_grid(text: str) -> tuple[int, int]:
+    """Parse ``ROWSxCOLS`` (e.g. ``40x60``) into (rows, cols)."""
+    match = re.fullmatch(r"\s*(\d+)\s*[xX×]\s*(\d+)\s*", text)
+    if match is None:
+        raise UsageError(f"--grid {text!r}: expected ROWSxCOLS, for example --grid 40x60")
+    return int(match.group(1)), int(match.group(2))
+
+
+def _jsonable(value: Any) -> Any:
+    if isinstance(value, Path):
+        return value.as_posix()
+    if isinstance(value, tuple):
+        return [_jsonable(v) for v in value]
+    return value
+
+
+def _check_choice(name: str, value: str, choices: tuple[str, ...]) -> None:
+    if value not in choices:
+        raise UsageError(f"{name} {value!r} is not known: choose one of {', '.join(choices)}")
+
+
+def _check_positive(name: str, value: int | None, *, minimum: int = 1) -> None:
+    if value is not None and value < minimum:
+        raise UsageError(f"{name} {value}: must be at least {minimum}")

@@ -1,0 +1,152 @@
+"""Features, PCA and t-SNE: from pixels to points in the unit square.
+
+Pure functions: each takes arrays and keyword-only parameters (the seed among them) and returns
+new arrays; nothing here reads a file, prints or looks at the clock.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+from numpy.typing import NDArray
+from sklearn.decomposition import PCA
+from sklearn.manifold import TSNE
+
+
+@dataclass(frozen=True)
+class Embedding:
+    """A 2-D embedding normalised to the unit square.
+
+    Attributes
+    ----------
+    points : (n, 2) float64 in [0, 1], each axis min-max normalised (a constant axis sits at 0.5).
+    perplexity : the perplexity t-SNE actually used.
+    notes : sentences for the report about what was adjusted and why.
+    """
+
+    points: NDArray[np.float64]
+    perplexity: float
+    notes: tuple[str, ...] = ()
+
+
+def pixel_features(pixels: NDArray[np.uint8]) -> NDArray[np.float32]:
+    """Flatten images and scale them to [0, 1].
+
+    Parameters
+    ----------
+    pixels : (n, h, w) or (n, h, w, c) uint8.
+
+    Returns
+    -------
+    (n, h*w[*c]) float32 in [0, 1].
+    """
+    flat = pixels.reshape(len(pixels), -1)
+    return flat.astype(np.float32) / np.float32(255.0)
+
+
+def reduce_pca(
+    features: NDArray[np.floating], *, n_components: int, seed: int
+) -> NDArray[np.float64]:
+    """Project features onto their first principal components.
+
+    Uses the exact covariance eigendecomposition (the fastest exact solver for tall, narrow data
+    such as 70,000 x 784), so the result does not depend on random projections; ``seed`` is
+    passed for the solvers that would use it.
+
+    Parameters
+    ----------
+    features : (n, d) floats.
+    n_components : wanted dimensions; capped at min(n, d) (at least 1).
+
+    Returns
+    -------
+    (n, k) float64 with k = min(n_components, n, d).
+    """
+    n, d = features.shape
+    k = max(1, min(n_components, n, d))
+    if n < 2:
+        return np.zeros((n, k))
+    pca = PCA(n_components=k, svd_solver="covariance_eigh", random_state=seed)
+    reduced = pca.fit_transform(features.astype(np.float64, copy=False))
+    return _fix_signs(reduced)
+
+
+def _fix_signs(reduced: NDArray[np.float64]) -> NDArray[np.float64]:
+    """Flip each component so its largest-magnitude score is positive (a stable convention)."""
+    idx = np.abs(reduced).argmax(axis=0)
+    signs = np.sign(reduced[idx, np.arange(reduced.shape[1])])
+    signs[signs == 0] = 1.0
+    return reduced * signs
+
+
+def max_perplexity(n_points: int) -> float:
+    """The largest perplexity t-SNE accepts sensibly for ``n_points`` (``(n - 1) / 3``)."""
+    return max(1.0, (n_points - 1) / 3.0)
+
+
+def embed_tsne(
+    features: NDArray[np.floating], *, perplexity: float, seed: int, max_iter: int = 1000
+) -> Embedding:
+    """t-SNE to 2-D with PCA initialisation, normalised to [0, 1] per axis.
+
+    Parameters
+    ----------
+    features : (n, k) floats, usually the PCA output.
+    perplexity : lowered to :func:`max_perplexity` (with a note) when too large for ``n``.
+    seed : the t-SNE ``random_state``.
+    max_iter : optimisation iterations (at least 250).
+
+    Returns
+    -------
+    Embedding with (n, 2) points in [0, 1]^2.
+    """
+    n = len(features)
+    notes: list[str] = []
+    used = float(perplexity)
+    if used > max_perplexity(n):
+        used = max_perplexity(n)
+        notes.append(
+            f"Perplexity {perplexity:g} is too large for {n} images; t-SNE used {used:g} "
+            "(at most (N - 1) / 3)."
+        )
+    if _all_identical(features):
+        notes.append("All images are identical: every point sits at the centre.")
+        return Embedding(points=np.full((n, 2), 0.5), perplexity=used, notes=tuple(notes))
+    if n < 4:
+        notes.append(f"{n} images are too few for t-SNE: they are spread on a line by PCA score.")
+        return Embedding(points=_line_layout(features), perplexity=used, notes=tuple(notes))
+    tsne = TSNE(
+        n_components=2,
+        perplexity=used,
+        init="pca",
+        learning_rate="auto",
+        max_iter=max_iter,
+        random_state=seed,
+    )
+    raw = tsne.fit_transform(features.astype(np.float32, copy=False))
+    return Embedding(points=normalise_unit(raw), perplexity=used, notes=tuple(notes))
+
+
+def normalise_unit(points: NDArray[np.floating]) -> NDArray[np.float64]:
+    """Min-max normalise each column to [0, 1]; a constant column becomes 0.5."""
+    pts = np.asarray(points, dtype=np.float64)
+    lo = pts.min(axis=0)
+    span = pts.max(axis=0) - lo
+    safe = np.where(span > 0, span, 1.0)
+    out = (pts - lo) / safe
+    out[:, span <= 0] = 0.5
+    return np.clip(out, 0.0, 1.0)
+
+
+def _all_identical(features: NDArray[np.floating]) -> bool:
+    return bool(np.all(features == features[0]))
+
+
+def _line_layout(features: NDArray[np.floating]) -> NDArray[np.float64]:
+    """Points on the horizontal midline, ordered by the first feature (the first PCA score)."""
+    n = len(features)
+    x = np.full(n, 0.5)
+    if n > 1:
+        x[np.argsort(features[:, 0], kind="stable")] = np.linspace(0.0, 1.0, n)
+    return np.column_stack([x, np.full(n, 0.5)])
