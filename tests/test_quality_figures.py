@@ -62,7 +62,7 @@ def test_plot_displacement_map_objects(layout: Layout) -> None:
     ax, cbar_ax = fig.axes  # the map and its colorbar
     assert ax.get_title() and ax.get_aspect() == 1.0
     (image,) = ax.images
-    assert image.origin == "upper"
+    assert image.origin == "lower"
     data = _pixels(image)
     np.testing.assert_allclose(data, displacement_grid(points, nodes, ROWS, COLS))
     assert "cell widths" in cbar_ax.get_ylabel()
@@ -92,7 +92,7 @@ def test_plot_seams_objects(layout: Layout) -> None:
     ax, cbar_ax = fig.axes
     assert ax.get_title() and ax.get_aspect() == 1.0
     occupied, edges = ax.images  # grey cells underneath, coloured edges on top
-    assert occupied.origin == edges.origin == "upper"
+    assert occupied.origin == edges.origin == "lower"
     assert _pixels(edges).shape == (2 * ROWS - 1, 2 * COLS - 1)
     np.testing.assert_array_equal(
         np.isfinite(_pixels(occupied))[0::2, 0::2].ravel()[[5, 10]],

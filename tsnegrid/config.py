@@ -21,6 +21,7 @@ SOLVER_NAMES = ("auto", "scipy", "lapjv")
 #: With no --size, --grid, --n or --all, a large dataset is sampled down to this many images
 #: (the notebook's 50 x 50 run); a smaller one is used whole.
 DEFAULT_MAX_IMAGES = 2500
+_NOT_RESULT = frozenset({"out", "cache_dir", "force"})
 
 
 @dataclass(frozen=True)
@@ -44,6 +45,8 @@ class Config:
     data_dir : where datasets are looked for and cached.
     thumb_px : side of the square thumbnail of each image of a folder.
     strict_input : make any skipped (unreadable) image an error.
+    cache_dir : where stage results are cached (None: no cache is read or written).
+    force : recompute every stage (the results are still cached).
     """
 
     dataset: str = "digits"
@@ -61,6 +64,8 @@ class Config:
     data_dir: Path = Path("data")
     thumb_px: int = 32
     strict_input: bool = False
+    cache_dir: Path | None = Path(".cache")
+    force: bool = False
 
     def __post_init__(self) -> None:
         _check_choice("dataset", self.dataset, DATASET_NAMES)
@@ -95,8 +100,12 @@ class Config:
         return {f.name: _jsonable(getattr(self, f.name)) for f in fields(self)}
 
     def digest(self) -> str:
-        """A short, stable hash of everything that decides the result (not the output folder)."""
-        data = {k: v for k, v in self.to_json().items() if k != "out"}
+        """A short, stable hash of everything that decides the result.
+
+        The output folder and the cache settings are left out: they change where things go, not
+        what is computed.
+        """
+        data = {k: v for k, v in self.to_json().items() if k not in _NOT_RESULT}
         blob = json.dumps(data, sort_keys=True).encode()
         return hashlib.sha256(blob).hexdigest()[:12]
 

@@ -29,10 +29,9 @@ def class_palette(n_classes: int) -> ListedColormap:
     """A qualitative colormap with one colour per class (tab10, tab20, then hsv)."""
     from matplotlib import colormaps
 
-    if n_classes <= 10:
-        colors = colormaps["tab10"].colors[: max(n_classes, 1)]
-    elif n_classes <= 20:
-        colors = colormaps["tab20"].colors[:n_classes]
+    if n_classes <= 20:
+        base = colormaps["tab10" if n_classes <= 10 else "tab20"]
+        colors = base(np.arange(max(n_classes, 1)))
     else:
         colors = colormaps["hsv"](np.linspace(0, 1, n_classes, endpoint=False))
     return ListedColormap(colors, name="classes")
@@ -57,12 +56,14 @@ def plot_scatter(
         cmap = class_palette(len(class_names))
         norm = BoundaryNorm(np.arange(len(class_names) + 1) - 0.5, cmap.N)
         known = labels >= 0
-        sc = ax.scatter(*points[known].T, c=labels[known], cmap=cmap, norm=norm, s=size, lw=0)
-        ax.scatter(*points[~known].T, color=UNKNOWN_COLOR, s=size, lw=0)
+        sc = ax.scatter(
+            points[known, 0], points[known, 1], c=labels[known], cmap=cmap, norm=norm, s=size, lw=0
+        )
+        ax.scatter(points[~known, 0], points[~known, 1], color=UNKNOWN_COLOR, s=size, lw=0)
         bar = fig.colorbar(sc, ax=ax, ticks=np.arange(len(class_names)), fraction=0.046, pad=0.02)
         bar.ax.set_yticklabels(list(class_names))
     else:
-        ax.scatter(*points.T, color="tab:blue", s=size, lw=0)
+        ax.scatter(points[:, 0], points[:, 1], color="tab:blue", s=size, lw=0)
     return fig
 
 
@@ -121,7 +122,7 @@ def plot_grid(rows: int, cols: int) -> Figure:
     """Figure 3: the grid nodes the images are assigned to."""
     fig, ax = _square_figure(f"{rows} x {cols} grid: {rows * cols:,} nodes")
     nodes = grid_nodes(rows, cols)
-    ax.scatter(*nodes.T, s=_dot_size(rows * cols), color="black", lw=0)
+    ax.scatter(nodes[:, 0], nodes[:, 1], s=_dot_size(rows * cols), color="black", lw=0)
     return fig
 
 
@@ -219,7 +220,9 @@ def resize_tiles(pixels: NDArray[np.uint8], tile_px: int) -> NDArray[np.uint8]:
         return pixels
     out = np.empty((len(pixels), tile_px, tile_px, *pixels.shape[3:]), dtype=np.uint8)
     for i, img in enumerate(pixels):
-        out[i] = np.asarray(Image.fromarray(img).resize((tile_px, tile_px), Image.BILINEAR))
+        out[i] = np.asarray(
+            Image.fromarray(img).resize((tile_px, tile_px), Image.Resampling.BILINEAR)
+        )
     return out
 
 
@@ -230,7 +233,7 @@ def downsample(image: NDArray[np.uint8], max_px: int) -> NDArray[np.uint8]:
     if scale >= 1:
         return image
     size = (max(1, round(w * scale)), max(1, round(h * scale)))
-    return np.asarray(Image.fromarray(image).resize(size, Image.BOX))
+    return np.asarray(Image.fromarray(image).resize(size, Image.Resampling.BOX))
 
 
 def _square_figure(title: str, *, facecolor: str = "white") -> tuple[Figure, Axes]:

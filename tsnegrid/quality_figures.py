@@ -1,6 +1,6 @@
 """Figures of a layout's quality: how far each image moved, and where the map has seams.
 
-Both draw the grid as an image with row 0 at the TOP (``origin="upper"``), like the mosaic, so a
+Both draw the grid as an image with row 0 at the BOTTOM (``origin="lower"``), like the mosaic, so a
 cell sits where its image sits in the final map. Each is one or two ``imshow`` images, never one
 artist per cell, so they stay fast at 10,000 cells. They build ``matplotlib.figure.Figure``
 objects (no pyplot) and return them unsaved.
@@ -66,11 +66,11 @@ def plot_displacement_map(
 ) -> Figure:
     """Each cell coloured by how far its image moved from its t-SNE position, in cell widths.
 
-    Empty cells are left blank (NaN). Row 0 is at the top. One image and a colorbar.
+    Empty cells are left blank (NaN). Row 0 is at the bottom. One image and a colorbar.
     """
     grid = displacement_grid(points, node_of_point, rows, cols)
     fig, ax = _grid_axes(rows, cols, "Displacement: how far each image moved to its cell")
-    image = ax.imshow(grid, cmap="viridis", origin="upper", interpolation="nearest", vmin=0.0)
+    image = ax.imshow(grid, cmap="viridis", origin="lower", interpolation="nearest", vmin=0.0)
     fig.colorbar(image, ax=ax, shrink=0.8, label="displacement (cell widths)")
     return fig
 
@@ -81,7 +81,7 @@ def plot_seams(features: ArrayLike, node_of_point: ArrayLike, rows: int, cols: i
     Occupied cells are light grey, empty cells blank; edges go from light (similar neighbours)
     to dark (a seam, where clusters meet), as in Karpathy's t-SNE grids of CNN codes. The colour
     scale spans the 1st to 99th percentile of the edge distances so one outlier cannot wash the
-    map out. Row 0 is at the top.
+    map out. Row 0 is at the bottom.
     """
     seams = seam_grid(features, node_of_point, rows, cols)
     occupied = np.full((2 * rows - 1, 2 * cols - 1), np.nan)
@@ -89,13 +89,13 @@ def plot_seams(features: ArrayLike, node_of_point: ArrayLike, rows: int, cols: i
     filled[np.asarray(node_of_point)] = True
     occupied[0::2, 0::2] = np.where(filled.reshape(rows, cols), 0.0, np.nan)
     fig, ax = _grid_axes(rows, cols, "Seams: feature distance between neighbouring images")
-    ax.imshow(occupied, cmap=_OCCUPIED_GREY, origin="upper", interpolation="nearest")
+    ax.imshow(occupied, cmap=_OCCUPIED_GREY, origin="lower", interpolation="nearest")
     edges = seams[np.isfinite(seams)]
     low, high = np.percentile(edges, [1, 99]) if edges.size else (0.0, 1.0)
     image = ax.imshow(
         seams,
         cmap="magma_r",
-        origin="upper",
+        origin="lower",
         interpolation="nearest",
         vmin=low,
         vmax=max(high, low + 1e-12),

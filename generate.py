@@ -1,0 +1,195 @@
+"""Run the tsnegrid pipeline and write the report: ``python generate.py --help``.
+
+Exit codes: 0 done; 1 internal error (traceback with --verbose); 2 usage error; 3 input error;
+4 output error; 130 interrupted.
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+import traceback
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+from tsnegrid.config import DATASET_NAMES, SOLVER_NAMES, Config, parse_grid
+from tsnegrid.errors import TsnegridError, UsageError
+
+if TYPE_CHECKING:
+    from tsnegrid.pipeline import StageTime
+
+EXIT_INTERNAL = 1
+EXIT_INTERRUPTED = 130
+
+
+class _Parser(argparse.ArgumentParser):
+    """argparse that raises instead of exiting, so every usage error gets one clear line."""
+
+    def error(self, message: str) -> None:  # type: ignore[override]
+        raise UsageError(f"{message} (see python generate.py --help)")
+
+
+def build_parser() -> argparse.ArgumentParser:
+    """The command line; every flag maps onto a :class:`~tsnegrid.config.Config` field."""
+    p = _Parser(
+        prog="python generate.py",
+        description="Lay images out on a grid by similarity (PCA, t-SNE, exact linear "
+        "assignment) and write the report as Markdown pages for MkDocs.",
+    )
+    src = p.add_argument_group("what to lay out")
+    src.add_argument(
+        "--dataset",
+        choices=DATASET_NAMES,
+        default="digits",
+        help="built-in dataset (default: digits, which works offline)",
+    )
+    src.add_argument(
+        "--images",
+        type=Path,
+        metavar="DIR",
+        help="a folder of images instead (first-level subfolders are classes)",
+    )
+    src.add_argument(
+        "--data-dir",
+        type=Path,
+        default=Path("data"),
+        metavar="DIR",
+        help="where datasets are looked for and cached (default: data)",
+    )
+    src.add_argument(
+        "--thumb-px",
+        type=int,
+        default=32,
+        metavar="PX",
+        help="thumbnail side for --images (default: 32)",
+    )
+    src.add_argument(
+        "--strict-input",
+        action="store_true",
+        help="fail on an unreadable image instead of skipping it",
+    )
+    size = p.add_argument_group("how many images, on which grid")
+    size.add_argument(
+        "--size",
+        type=int,
+        metavar="S",
+        help="an S x S grid with S*S images sampled (the notebook's way)",
+    )
+    size.add_argument(
+        "--grid",
+        type=parse_grid,
+        metavar="ROWSxCOLS",
+        help="any rectangle, e.g. 40x60; cells may stay empty",
+    )
+    size.add_argument(
+        "--n",
+        type=int,
+        dest="n_images",
+        metavar="N",
+        help="number of images to sample (default: all, at most 2,500)",
+    )
+    size.add_argument(
+        "--all", action="store_true", dest="all_images", help="use every image of the dataset"
+    )
+    algo = p.add_argument_group("algorithm")
+    algo.add_argument("--seed", type=int, default=777, help="the seed of every random step")
+    algo.add_argument("--pca", type=int, default=100, metavar="N", help="PCA dimensions")
+    algo.add_argument("--perplexity", type=float, default=30.0, help="t-SNE perplexity")
+    algo.add_argument(
+        "--tsne-iter", type=int, default=1000, metavar="N", help="t-SNE iterations (at least 250)"
+    )
+    algo.add_argument(
+        "--solver",
+        choices=SOLVER_NAMES,
+        default="auto",
+        help="assignment solver: auto (ours, exact and fast), scipy, lapjv",
+    )
+    out = p.add_argument_group("output")
+    out.add_argument(
+        "--out",
+        type=Path,
+        default=Path("docs"),
+        metavar="DIR",
+        help="report folder (default: docs, which mkdocs.yml builds)",
+    )
+    out.add_argument(
+        "--cache-dir",
+        type=Path,
+        default=Path(".cache"),
+        metavar="DIR",
+        help="where stage results are cached (default: .cache)",
+    )
+    out.add_argument("--no-cache", action="store_true", help="neither read nor write the cache")
+    out.add_argument(
+        "--force", action="store_true", help="recompute every stage (and refresh the cache)"
+    )
+    out.add_argument(
+        "-v", "--verbose", action="store_true", help="show tracebacks of internal errors"
+    )
+    return p
+
+
+def config_from_args(args: argparse.Namespace) -> Config:
+    """The :class:`Config` the parsed flags describe."""
+    return Config(
+        dataset=args.dataset, images=args.images, size=args.size, grid=args.grid,
+        n_images=args.n_images, all_images=args.all_images, seed=args.seed, pca=args.pca,
+        perplexity=args.perplexity, tsne_iter=args.tsne_iter, solver=args.solver,
+        out=args.out, data_dir=args.data_dir, thumb_px=args.thumb_px,
+        strict_input=args.strict_input, cache_dir=None if args.no_cache else args.cache_dir,
+        force=args.force,
+    )  # fmt: skip
+
+
+def _progress(timing: StageTime) -> None:
+    status = timing.status
+    if timing.status == "loaded" and timing.computed_seconds is not None:
+        status += f" from cache (computing it took {timing.computed_seconds:.2f} s)"
+    print(f"tsnegrid: {timing.name:<11} {timing.seconds:8.2f} s  {status}", file=sys.stderr,
+          flush=True)  # fmt: skip
+
+
+def generate(argv: list[str]) -> int:
+    """Parse ``argv``, run the pipeline, write the report; return the exit code."""
+    args = build_parser().parse_args(argv)
+    config = config_from_args(args)
+    # Imported here so that --help and usage errors answer at once.
+    from tsnegrid.context import report_context
+    from tsnegrid.pipeline import run
+    from tsnegrid.report import write_docs
+
+    result = run(config, on_stage=_progress)
+    files = write_docs(result, report_context(result, argv=argv), config.out)
+    a = result.assignment
+    print(
+        f"tsnegrid: wrote {len(files)} files to {config.out}/: {result.plan.n_images:,} images "
+        f"on {a.rows}x{a.cols}, cost {a.cost:.6g}"
+        f"{' (proven optimal)' if a.optimal else ''}; now run: mkdocs serve",
+        file=sys.stderr,
+    )
+    return 0
+
+
+def main(argv: list[str] | None = None) -> int:
+    """The CLI entry point: one clear line for every error a user can fix."""
+    argv = sys.argv[1:] if argv is None else argv
+    verbose = "-v" in argv or "--verbose" in argv
+    try:
+        return generate(argv)
+    except TsnegridError as exc:
+        print(f"tsnegrid: error: {exc}", file=sys.stderr)
+        return exc.exit_code
+    except KeyboardInterrupt:
+        print("tsnegrid: interrupted; the previous report is unchanged", file=sys.stderr)
+        return EXIT_INTERRUPTED
+    except Exception as exc:
+        if verbose:
+            traceback.print_exc()
+        print(f"tsnegrid: internal error: {type(exc).__name__}: {exc} "
+              "(run again with --verbose for the traceback, and please report it)",
+              file=sys.stderr)  # fmt: skip
+        return EXIT_INTERNAL
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,111 @@
+import subprocess
+import sys
+from pathlib import Path
+
+import numpy as np
+import pytest
+from PIL import Image
+
+import generate
+
+ROOT = Path(__file__).resolve().parent.parent
+
+
+def _run(capsys, *argv):
+    code = generate.main(list(argv))
+    err = capsys.readouterr().err
+    return code, err
+
+
+@pytest.mark.parametrize(
+    ("argv", "code", "message"),
+    [
+        (["--dataset", "cifar"], 2, "invalid choice: 'cifar'"),
+        (["--grid", "3by3"], 2, "--grid '3by3': expected ROWSxCOLS"),
+        (["--size", "0"], 2, "size 0: must be at least 1"),
+        (["--grid", "2x2", "--n", "10"], 2, "grid 2x2 has 4 cells but 10 images"),
+        (["--bogus"], 2, "unrecognized arguments: --bogus"),
+    ],
+)
+def test_user_mistakes_get_one_clear_line_and_an_exit_code(capsys, tmp_path, argv, code, message):
+    got, err = _run(capsys, *argv, "--out", str(tmp_path / "out"))
+    assert got == code
+    assert message in err
+    assert err.count("\n") == 1
+    assert "Traceback" not in err
+    assert not (tmp_path / "out").exists()
+
+
+def test_folder_without_images_is_an_input_error(capsys, tmp_path):
+    (tmp_path / "notes.txt").write_text("no images here")
+    got, err = _run(capsys, "--images", str(tmp_path), "--out", str(tmp_path / "out"))
+    assert got == 3
+    assert str(tmp_path) in err
+    assert "Traceback" not in err
+
+
+def test_out_is_a_file_is_an_output_error(capsys, tmp_path):
+    target = tmp_path / "out"
+    target.write_text("x")
+    got, err = _run(capsys, "--n", "20", "--tsne-iter", "250", "--no-cache", "--out", str(target))
+    assert got == 4
+    assert "is a file, not a folder" in err
+
+
+def test_internal_errors_hide_the_traceback_unless_verbose(capsys, monkeypatch):
+    def broken(argv):
+        raise RuntimeError("kaboom")
+
+    monkeypatch.setattr(generate, "generate", broken)
+    code, err = _run(capsys, "--n", "5")
+    assert code == 1
+    assert "internal error: RuntimeError: kaboom" in err
+    assert "Traceback" not in err
+    code, err = _run(capsys, "--n", "5", "--verbose")
+    assert "Traceback" in err
+
+
+def test_interrupt_exits_130(capsys, monkeypatch):
+    def interrupted(argv):
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr(generate, "generate", interrupted)
+    code, err = _run(capsys)
+    assert code == 130
+    assert "interrupted" in err
+
+
+def test_an_image_folder_end_to_end(tmp_path):
+    rng = np.random.default_rng(0)
+    for cls, colour in (("red", (220, 30, 30)), ("blue", (30, 30, 220))):
+        (tmp_path / "imgs" / cls).mkdir(parents=True)
+        for i in range(10):
+            noise = rng.integers(0, 30, size=(20, 20, 3))
+            img = np.clip(np.array(colour) + noise, 0, 255).astype(np.uint8)
+            Image.fromarray(img).save(tmp_path / "imgs" / cls / f"{i} <{cls}>.png")
+    (tmp_path / "imgs" / "red" / "broken.png").write_bytes(b"not a png")
+    out = tmp_path / "report"
+    done = subprocess.run(
+        [sys.executable, "generate.py", "--images", str(tmp_path / "imgs"), "--grid", "4x6",
+         "--tsne-iter", "250", "--thumb-px", "16", "--out", str(out),
+         "--cache-dir", str(tmp_path / "cache")],
+        cwd=ROOT, capture_output=True, text=True, check=False,
+    )  # fmt: skip
+    assert done.returncode == 0, done.stderr
+    assert "assignment" in done.stderr
+    lines = (out / "layout.csv").read_text().splitlines()
+    assert len(lines) == 21
+    assert any("0 <red>.png" in line for line in lines)
+    data_page = (out / "data.md").read_text()
+    assert "broken.png" in data_page
+    assert "<red>" not in data_page
+
+
+def test_help_lists_every_flag(capsys):
+    with pytest.raises(SystemExit) as exc:
+        generate.build_parser().parse_args(["--help"])
+    assert exc.value.code == 0
+    text = capsys.readouterr().out
+    for flag in ("--dataset", "--images", "--size", "--grid", "--seed", "--pca", "--perplexity",
+                 "--solver", "--out", "--n", "--all", "--strict-input"):  # fmt: skip
+        assert flag in text

@@ -1,0 +1,65 @@
+import re
+
+import numpy as np
+import pytest
+
+from tests.reportkit import build_report, small_config
+from tsnegrid.config import Config
+from tsnegrid.errors import UsageError
+from tsnegrid.pipeline import plan_layout
+
+
+@pytest.mark.parametrize(
+    ("kwargs", "available", "expected"),
+    [
+        ({}, 1797, (1797, 42, 43)),  # digits whole, near-square
+        ({}, 70000, (2500, 50, 50)),  # a big dataset is sampled like the notebook
+        ({"size": 50}, 70000, (2500, 50, 50)),
+        ({"size": 50}, 1797, (1797, 50, 50)),  # fewer images than cells: cells stay empty
+        ({"grid": (40, 60)}, 70000, (2400, 40, 60)),
+        ({"grid": (1, 7), "n_images": 5}, 100, (5, 1, 7)),
+        ({"n_images": 10}, 100, (10, 3, 4)),
+        ({"all_images": True}, 70000, (70000, 265, 265)),
+    ],
+)
+def test_plan_layout(kwargs, available, expected):
+    plan = plan_layout(Config(**kwargs), available)
+    assert (plan.n_images, plan.rows, plan.cols) == expected
+    assert plan.n_images <= plan.rows * plan.cols
+
+
+def test_plan_notes_what_it_adjusted():
+    plan = plan_layout(Config(size=50), 1797)
+    assert "only 1,797 images" in plan.notes[0]
+    assert "703 of the 2,500 cells stay empty" in plan.notes[1]
+
+
+def test_a_grid_smaller_than_the_sample_is_a_usage_error():
+    with pytest.raises(UsageError, match=r"grid 3x3 has 9 cells but 20 images .* --n 9 or less"):
+        plan_layout(Config(grid=(3, 3), n_images=20), 100)
+
+
+def _report_files(out):
+    """The report's files; stage times (and the order they sort the timings page in) masked."""
+    files = {}
+    for path in sorted(out.rglob("*")):
+        if path.is_file() and path.name != "timings.json":
+            data = path.read_bytes()
+            if path.suffix == ".md":
+                data = re.sub(rb"[\d,.]+ (s|ms)\b|\d+\.\d{3}|\d+%|`(?:\xe2\x96\x88)*`", b"T", data)
+            if path.name == "timings.md":
+                data = b"\n".join(sorted(data.splitlines()))
+            files[path.relative_to(out).as_posix()] = data
+    return files
+
+
+def test_same_config_and_seed_give_the_same_report(tmp_path, monkeypatch):
+    monkeypatch.setenv("SOURCE_DATE_EPOCH", "1700000000")
+    config = small_config(tmp_path / "docs", n_images=80)
+    first = build_report(config)
+    before = _report_files(tmp_path / "docs")
+    second = build_report(config)
+    np.testing.assert_array_equal(first.assignment.node_of_point, second.assignment.node_of_point)
+    after = _report_files(tmp_path / "docs")
+    assert before.keys() == after.keys()
+    assert [name for name in before if before[name] != after[name]] == []

@@ -1,0 +1,232 @@
+"""The run: every stage called in order, each timed.
+
+``run(config)`` is a chain of plain function calls; it is the only place that reads the clock.
+It writes nothing: the report is written by :func:`tsnegrid.report.write_docs`.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
+from typing import Any, TypeVar, cast
+
+import numpy as np
+from matplotlib.figure import Figure
+from numpy.typing import NDArray
+
+from tsnegrid import figures
+from tsnegrid.assignment import GridAssignment, Solver, assign_to_grid
+from tsnegrid.cache import CacheOutcome, CachePolicy, array_digest, cached, code_version
+from tsnegrid.config import DEFAULT_MAX_IMAGES, Config
+from tsnegrid.datasets import ImageSet, fingerprint, load_dataset, load_image_folder, sample_images
+from tsnegrid.embedding import Embedding, embed_tsne, pixel_features, reduce_pca
+from tsnegrid.errors import UsageError
+from tsnegrid.grid import near_square_grid
+from tsnegrid.quality import QualityReport, assess_quality
+from tsnegrid.quality_figures import plot_displacement_map, plot_seams
+
+T = TypeVar("T")
+
+
+@dataclass(frozen=True)
+class StageTime:
+    """How long one stage took in this run, and whether it was computed or loaded.
+
+    ``status`` is ``computed``, ``loaded`` (from the cache) or ``recomputed`` (the cache entry
+    was corrupt); ``computed_seconds`` is what computing it took, in this run or the one that
+    cached it.
+    """
+
+    name: str
+    seconds: float
+    status: str = "computed"
+    computed_seconds: float | None = None
+
+
+#: Called after each stage (the CLI prints progress with it).
+StageCallback = Callable[[StageTime], None]
+
+
+@dataclass(frozen=True)
+class NamedFigure:
+    """A figure and the stable name its file is saved under (``img/<key>.png``)."""
+
+    key: str
+    caption: str
+    figure: Figure | NDArray[np.uint8]
+
+
+@dataclass(frozen=True)
+class LayoutPlan:
+    """How many images go on which grid, decided from the config and the dataset size."""
+
+    n_images: int
+    rows: int
+    cols: int
+    notes: tuple[str, ...] = ()
+
+
+@dataclass(frozen=True)
+class RunResult:
+    """Everything a run made; the report is rendered from this alone."""
+
+    config: Config
+    images: ImageSet
+    n_available: int
+    dataset_sha256: str
+    plan: LayoutPlan
+    features: NDArray[np.float64]
+    embedding: Embedding
+    assignment: GridAssignment
+    quality: QualityReport
+    mosaic: NDArray[np.uint8]
+    figures: tuple[NamedFigure, ...]
+    timings: tuple[StageTime, ...]
+
+    @property
+    def notes(self) -> tuple[str, ...]:
+        """Everything the run adjusted, for the report."""
+        return self.plan.notes + self.embedding.notes
+
+
+def plan_layout(config: Config, n_available: int) -> LayoutPlan:
+    """Decide N and the grid: ``--grid``/``--size`` fix the grid, ``--n``/``--all`` fix N.
+
+    With neither, N is the whole dataset up to ``DEFAULT_MAX_IMAGES`` and the grid is the
+    near-square one that fits it.
+    """
+    notes: list[str] = []
+    fixed = config.grid or (None if config.size is None else (config.size, config.size))
+    if fixed is not None:
+        rows, cols = fixed
+        wanted = config.n_images or (n_available if config.all_images else rows * cols)
+        if wanted > rows * cols:
+            raise UsageError(
+                f"grid {rows}x{cols} has {rows * cols:,} cells but {wanted:,} images were asked "
+                f"for: use a larger --grid or --n {rows * cols} or less"
+            )
+    else:
+        wanted = config.n_images or (n_available if config.all_images else DEFAULT_MAX_IMAGES)
+        rows, cols = near_square_grid(min(wanted, n_available))
+    n = min(wanted, n_available)
+    if n < wanted:
+        notes.append(f"The dataset has only {n_available:,} images, so all of them are used.")
+    if n < rows * cols:
+        notes.append(f"{rows * cols - n:,} of the {rows * cols:,} cells stay empty.")
+    return LayoutPlan(n_images=n, rows=rows, cols=cols, notes=tuple(notes))
+
+
+def run(config: Config, *, on_stage: StageCallback | None = None) -> RunResult:
+    """Run the whole pipeline for ``config`` and return what it made (writes only the cache)."""
+    timer = _StageTimer(on_stage)
+    policy = CachePolicy(root=config.cache_dir, read=not config.force)
+
+    def cached_stage(
+        name: str, parts: dict[str, Any], compute: Callable[[], T], kind: type[T]
+    ) -> T:
+        with timer.stage(name) as outcome:
+            value, result = cached(policy, name, parts, compute, kind, time.perf_counter)
+            outcome.append(result)
+        return value
+
+    with timer.stage("load"):
+        everything = _load(config)
+        plan = plan_layout(config, everything.n_images)
+        images = sample_images(everything, plan.n_images, seed=config.seed)
+        digest = fingerprint(everything)
+    features = cached_stage(
+        "pca",
+        {"input": array_digest(images.pixels), "dims": config.pca, "seed": config.seed,
+         "code": code_version("tsnegrid.embedding", "scikit-learn", "numpy")},
+        lambda: reduce_pca(pixel_features(images.pixels), n_components=config.pca,
+                           seed=config.seed),
+        np.ndarray,
+    )  # fmt: skip
+    embedding = cached_stage(
+        "tsne",
+        {"input": array_digest(features), "perplexity": config.perplexity,
+         "iter": config.tsne_iter, "seed": config.seed,
+         "code": code_version("tsnegrid.embedding", "scikit-learn", "numpy")},
+        lambda: embed_tsne(features, perplexity=config.perplexity, seed=config.seed,
+                           max_iter=config.tsne_iter),
+        Embedding,
+    )  # fmt: skip
+    assignment = cached_stage(
+        "assignment",
+        {"input": array_digest(embedding.points), "grid": [plan.rows, plan.cols],
+         "solver": config.solver,
+         "code": code_version("tsnegrid.assignment", "tsnegrid.solver", "scipy", "lapjv")},
+        lambda: assign_to_grid(
+            embedding.points, plan.rows, plan.cols, solver=cast(Solver, config.solver)
+        ),
+        GridAssignment,
+    )  # fmt: skip
+    with timer.stage("quality"):
+        quality = assess_quality(features, embedding.points, assignment.node_of_point,
+                                 images.labels, plan.rows, plan.cols, seed=config.seed)  # fmt: skip
+    with timer.stage("figures"):
+        mosaic = figures.compose_mosaic(images.pixels, assignment.node_of_point, plan.rows,
+                                        plan.cols)  # fmt: skip
+        figs = _draw(images, features, embedding, assignment, mosaic)
+    return RunResult(
+        config=config, images=images, n_available=everything.n_images, dataset_sha256=digest,
+        plan=plan, features=features, embedding=embedding, assignment=assignment, quality=quality,
+        mosaic=mosaic, figures=figs, timings=tuple(timer.timings),
+    )  # fmt: skip
+
+
+class _StageTimer:
+    """Times stages, records their cache outcome and reports each one as it ends."""
+
+    def __init__(self, on_stage: StageCallback | None) -> None:
+        self.on_stage = on_stage
+        self.timings: list[StageTime] = []
+
+    @contextmanager
+    def stage(self, name: str) -> Iterator[list[CacheOutcome]]:
+        outcome: list[CacheOutcome] = []
+        start = time.perf_counter()
+        yield outcome
+        seconds = time.perf_counter() - start
+        done = outcome[0] if outcome else CacheOutcome("computed", seconds)
+        timing = StageTime(name, seconds, done.status, done.computed_seconds)
+        self.timings.append(timing)
+        if self.on_stage is not None:
+            self.on_stage(timing)
+
+
+def _load(config: Config) -> ImageSet:
+    if config.images is not None:
+        return load_image_folder(config.images, thumb_px=config.thumb_px,
+                                 strict=config.strict_input)  # fmt: skip
+    return load_dataset(config.dataset, data_dir=config.data_dir)
+
+
+def _draw(
+    images: ImageSet,
+    features: NDArray[np.float64],
+    embedding: Embedding,
+    assignment: GridAssignment,
+    mosaic: NDArray[np.uint8],
+) -> tuple[NamedFigure, ...]:
+    pts, labels, names = embedding.points, images.labels, images.class_names
+    rows, cols = assignment.rows, assignment.cols
+    return (
+        NamedFigure("samples", "A sample of the images, one row per class",
+                    figures.plot_samples(images.pixels, labels, names)),
+        NamedFigure("scatter", "The t-SNE embedding, coloured by class",
+                    figures.plot_scatter(pts, labels, names)),
+        NamedFigure("overlay", "The images at their t-SNE positions",
+                    figures.plot_overlay(pts, images.pixels)),
+        NamedFigure("grid", "The grid nodes", figures.plot_grid(rows, cols)),
+        NamedFigure("arrows", "From t-SNE position to grid cell",
+                    figures.plot_arrows(pts, assignment.node_of_point, rows, cols, labels,
+                                        len(names))),
+        NamedFigure("map", "The final map", figures.mosaic_preview(mosaic)),
+        NamedFigure("displacement", "How far each image moved",
+                    plot_displacement_map(pts, assignment.node_of_point, rows, cols)),
+        NamedFigure("seams", "Feature distance between neighbouring cells",
+                    plot_seams(features, assignment.node_of_point, rows, cols)),
+    )  # fmt: skip

@@ -1,0 +1,80 @@
+"""The quality stage: the run's layout scored beside two baselines on the same data and grid.
+
+So that a number means something, every report scores three arrangements of the same sample on
+the same grid: t-SNE + exact assignment (ours), a random arrangement, and a sorting-based one
+(first principal component along rows, second within each row).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+from numpy.typing import NDArray
+
+from tsnegrid.baselines import random_layout, sorted_layout
+from tsnegrid.metrics import LayoutQuality, evaluate_layout, quality_to_json
+
+QUALITY_SCHEMA = "tsnegrid.quality"
+QUALITY_SCHEMA_VERSION = 1
+
+
+@dataclass(frozen=True)
+class ScoredLayout:
+    """One arrangement and its quality numbers."""
+
+    name: str
+    description: str
+    node_of_point: NDArray[np.intp]
+    quality: LayoutQuality
+
+
+@dataclass(frozen=True)
+class QualityReport:
+    """The run's layout first, then the baselines."""
+
+    layouts: tuple[ScoredLayout, ...]
+
+    @property
+    def ours(self) -> ScoredLayout:
+        return self.layouts[0]
+
+
+def assess_quality(
+    features: NDArray[np.float64],
+    points: NDArray[np.float64],
+    node_of_point: NDArray[np.intp],
+    labels: NDArray[np.int64],
+    rows: int,
+    cols: int,
+    *,
+    seed: int,
+) -> QualityReport:
+    """Score the layout and the random and sorted baselines (features: the PCA features)."""
+    n = len(features)
+    known = labels if np.any(labels >= 0) else None
+    arrangements = (
+        ("t-SNE + LAP", "t-SNE, then the exact assignment to the grid", node_of_point, points),
+        ("random", "a seeded random arrangement", random_layout(n, rows, cols, seed=seed), None),
+        ("sorted", "sorted by PC 1 along rows, by PC 2 within each row",
+         sorted_layout(features, rows, cols), None),
+    )  # fmt: skip
+    scored = [
+        ScoredLayout(name, text, nodes,
+                     evaluate_layout(features, pts, nodes, known, rows, cols, seed=seed))
+        for name, text, nodes, pts in arrangements
+    ]  # fmt: skip
+    return QualityReport(tuple(scored))
+
+
+def quality_json(report: QualityReport) -> dict[str, Any]:
+    """``quality.json``: every number of every arrangement, with schema keys."""
+    return {
+        "schema": QUALITY_SCHEMA,
+        "schema_version": QUALITY_SCHEMA_VERSION,
+        "layouts": [
+            {"name": s.name, "description": s.description, **quality_to_json(s.quality)}
+            for s in report.layouts
+        ],
+    }
