@@ -12,7 +12,7 @@ import traceback
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from tsnegrid.config import DATASET_NAMES, SOLVER_NAMES, Config, parse_grid
+from tsnegrid.config import DATASET_NAMES, SOLVER_NAMES, TSNE_NAMES, Config, parse_grid
 from tsnegrid.errors import TsnegridError, UsageError
 
 if TYPE_CHECKING:
@@ -99,6 +99,18 @@ def build_parser() -> argparse.ArgumentParser:
         "--tsne-iter", type=int, default=1000, metavar="N", help="t-SNE iterations (at least 250)"
     )
     algo.add_argument(
+        "--tsne",
+        choices=TSNE_NAMES,
+        default="opentsne",
+        help="t-SNE engine: opentsne (fast; FFT above 10,000 images) or sklearn (the notebook's)",
+    )
+    algo.add_argument(
+        "--threads",
+        type=int,
+        default=2,
+        help="worker threads (default 2); the result is the same for any count",
+    )
+    algo.add_argument(
         "--solver",
         choices=SOLVER_NAMES,
         default="auto",
@@ -134,7 +146,8 @@ def config_from_args(args: argparse.Namespace) -> Config:
     return Config(
         dataset=args.dataset, images=args.images, size=args.size, grid=args.grid,
         n_images=args.n_images, all_images=args.all_images, seed=args.seed, pca=args.pca,
-        perplexity=args.perplexity, tsne_iter=args.tsne_iter, solver=args.solver,
+        perplexity=args.perplexity, tsne_iter=args.tsne_iter, tsne=args.tsne,
+        threads=args.threads, solver=args.solver,
         out=args.out, data_dir=args.data_dir, thumb_px=args.thumb_px,
         strict_input=args.strict_input, cache_dir=None if args.no_cache else args.cache_dir,
         force=args.force,

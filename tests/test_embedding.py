@@ -35,16 +35,17 @@ def test_normalise_unit_fills_the_square_and_centres_constant_axes():
     assert pts[:, 1].tolist() == [0.5, 0.5, 0.5]
 
 
-@pytest.fixture(scope="module")
-def digits_embedding():
+@pytest.fixture(scope="module", params=["opentsne", "sklearn"])
+def digits_embedding(request):
     digits = load_digits()
     idx = np.random.default_rng(0).choice(len(digits.target), 600, replace=False)
     feats = reduce_pca(digits.data[idx] / 16.0, n_components=30, seed=0)
-    return feats, digits.target[idx], embed_tsne(feats, perplexity=30, seed=777, max_iter=500)
+    emb = embed_tsne(feats, perplexity=30, seed=777, max_iter=500, engine=request.param)
+    return feats, digits.target[idx], emb, request.param
 
 
 def test_tsne_of_digits_keeps_classes_apart(digits_embedding):
-    _, labels, emb = digits_embedding
+    _, labels, emb, _ = digits_embedding
     assert emb.points.shape == (600, 2)
     assert emb.points.min() == 0.0
     assert emb.points.max() == 1.0
@@ -52,10 +53,17 @@ def test_tsne_of_digits_keeps_classes_apart(digits_embedding):
     assert knn.score(emb.points[1::2], labels[1::2]) > 0.9
 
 
-def test_tsne_is_deterministic_for_a_seed(digits_embedding):
-    feats, _, emb = digits_embedding
-    again = embed_tsne(feats, perplexity=30, seed=777, max_iter=500)
+def test_tsne_is_deterministic_for_a_seed_whatever_the_threads(digits_embedding):
+    feats, _, emb, engine = digits_embedding
+    again = embed_tsne(feats, perplexity=30, seed=777, max_iter=500, engine=engine, threads=2)
     np.testing.assert_array_equal(emb.points, again.points)
+
+
+def test_the_seed_matters():
+    feats = np.random.default_rng(0).random((80, 5))
+    a = embed_tsne(feats, perplexity=10, seed=1, max_iter=250)
+    b = embed_tsne(feats, perplexity=10, seed=2, max_iter=250)
+    assert not np.array_equal(a.points, b.points)
 
 
 def test_perplexity_too_large_is_lowered_with_a_note():

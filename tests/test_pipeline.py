@@ -1,3 +1,4 @@
+import dataclasses
 import re
 
 import numpy as np
@@ -63,3 +64,43 @@ def test_same_config_and_seed_give_the_same_report(tmp_path, monkeypatch):
     after = _report_files(tmp_path / "docs")
     assert before.keys() == after.keys()
     assert [name for name in before if before[name] != after[name]] == []
+
+
+def _folder(root, images):
+    from PIL import Image
+
+    root.mkdir()
+    for i, img in enumerate(images):
+        Image.fromarray(img).save(root / f"{i}.png")
+    return root
+
+
+_RNG = np.random.default_rng(0)
+_DEGENERATE = {
+    "one image": [_RNG.integers(0, 255, (10, 10, 3), dtype=np.uint8)],
+    "two images": [_RNG.integers(0, 255, (10, 10, 3), dtype=np.uint8) for _ in range(2)],
+    "identical images": [np.full((10, 10, 3), 7, np.uint8)] * 6,
+    "five images": [_RNG.integers(0, 255, (10, 10, 3), dtype=np.uint8) for _ in range(5)],
+}
+
+
+@pytest.mark.parametrize("case", sorted(_DEGENERATE))
+@pytest.mark.parametrize("one_row", [False, True])
+def test_degenerate_collections_still_make_a_report(tmp_path, case, one_row):
+    images = _DEGENERATE[case]
+    grid = (1, len(images) + 2) if one_row else None
+    config = small_config(tmp_path / "docs", dataset="digits", n_images=None, grid=grid)
+    config = dataclasses.replace(config, images=_folder(tmp_path / "imgs", images))
+    result = build_report(config)
+    nodes = result.assignment.node_of_point
+    assert len(np.unique(nodes)) == len(images)
+    assert result.assignment.optimal
+    assert (tmp_path / "docs" / "quality.md").is_file()
+    if case == "one image":
+        assert result.quality.layouts == ()
+        assert "at least two images" in (tmp_path / "docs" / "quality.md").read_text()
+    if case == "identical images":
+        assert any("identical" in note for note in result.notes)
+        np.testing.assert_array_equal(result.embedding.points, 0.5)
+    if one_row:
+        assert any("cells stay empty" in note for note in result.notes)

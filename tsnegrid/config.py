@@ -18,6 +18,7 @@ from tsnegrid.errors import UsageError
 
 DATASET_NAMES = ("digits", "mnist", "fashion-mnist")
 SOLVER_NAMES = ("auto", "scipy", "lapjv")
+TSNE_NAMES = ("opentsne", "sklearn")
 #: With no --size, --grid, --n or --all, a large dataset is sampled down to this many images
 #: (the notebook's 50 x 50 run); a smaller one is used whole.
 DEFAULT_MAX_IMAGES = 2500
@@ -39,7 +40,10 @@ class Config:
     seed : the one seed every random stage receives.
     pca : PCA dimensions before t-SNE (fewer when the data has fewer).
     perplexity : t-SNE perplexity (lowered, with a note, when too large for the sample).
-    tsne_iter : t-SNE optimisation iterations.
+    tsne_iter : t-SNE optimisation iterations (early exaggeration included).
+    tsne : the t-SNE engine, ``opentsne`` (fast, the default) or ``sklearn`` (the notebook's).
+    threads : worker threads of t-SNE; fixed here so that a seed gives the same embedding
+        everywhere, and recorded in the manifest.
     solver : the linear-assignment solver.
     out : the folder the report is written to.
     data_dir : where datasets are looked for and cached.
@@ -59,6 +63,8 @@ class Config:
     pca: int = 100
     perplexity: float = 30.0
     tsne_iter: int = 1000
+    tsne: str = "opentsne"
+    threads: int = 2
     solver: str = "auto"
     out: Path = Path("docs")
     data_dir: Path = Path("data")
@@ -70,6 +76,8 @@ class Config:
     def __post_init__(self) -> None:
         _check_choice("dataset", self.dataset, DATASET_NAMES)
         _check_choice("solver", self.solver, SOLVER_NAMES)
+        _check_choice("tsne", self.tsne, TSNE_NAMES)
+        _check_positive("threads", self.threads)
         _check_positive("size", self.size)
         _check_positive("n_images", self.n_images)
         _check_positive("pca", self.pca)

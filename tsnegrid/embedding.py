@@ -65,8 +65,8 @@ def reduce_pca(
     """
     n, d = features.shape
     k = max(1, min(n_components, n, d))
-    if n < 2:
-        return np.zeros((n, k))
+    if n < 2 or not np.any(features != features[:1]):
+        return np.zeros((n, k))  # no variance: every projection is 0
     pca = PCA(n_components=k, svd_solver="covariance_eigh", random_state=seed)
     reduced = pca.fit_transform(features.astype(np.float64, copy=False))
     return _fix_signs(reduced)
@@ -86,7 +86,13 @@ def max_perplexity(n_points: int) -> float:
 
 
 def embed_tsne(
-    features: NDArray[np.floating], *, perplexity: float, seed: int, max_iter: int = 1000
+    features: NDArray[np.floating],
+    *,
+    perplexity: float,
+    seed: int,
+    max_iter: int = 1000,
+    engine: str = "opentsne",
+    threads: int = 1,
 ) -> Embedding:
     """t-SNE to 2-D with PCA initialisation, normalised to [0, 1] per axis.
 
@@ -95,7 +101,11 @@ def embed_tsne(
     features : (n, k) floats, usually the PCA output.
     perplexity : lowered to :func:`max_perplexity` (with a note) when too large for ``n``.
     seed : the t-SNE ``random_state``.
-    max_iter : optimisation iterations (at least 250).
+    max_iter : optimisation iterations, early exaggeration (250) included.
+    engine : ``"opentsne"`` (Barnes-Hut below 10,000 points, FFT-accelerated above, exact
+        neighbours so the result does not depend on ``threads``) or ``"sklearn"`` (the
+        notebook's Barnes-Hut).
+    threads : worker threads; the result is the same for any count.
 
     Returns
     -------
@@ -116,16 +126,36 @@ def embed_tsne(
     if n < 4:
         notes.append(f"{n} images are too few for t-SNE: they are spread on a line by PCA score.")
         return Embedding(points=_line_layout(features), perplexity=used, notes=tuple(notes))
-    tsne = TSNE(
-        n_components=2,
-        perplexity=used,
-        init="pca",
-        learning_rate="auto",
-        max_iter=max_iter,
-        random_state=seed,
-    )
-    raw = tsne.fit_transform(features.astype(np.float32, copy=False))
+    run = _opentsne if engine == "opentsne" else _sklearn_tsne
+    raw = run(features, perplexity=used, seed=seed, max_iter=max_iter, threads=threads)
     return Embedding(points=normalise_unit(raw), perplexity=used, notes=tuple(notes))
+
+
+TSNE_ENGINES = ("opentsne", "sklearn")
+EARLY_EXAGGERATION_ITER = 250
+
+
+def _sklearn_tsne(
+    features: NDArray[np.floating], *, perplexity: float, seed: int, max_iter: int, threads: int
+) -> NDArray[np.float64]:
+    tsne = TSNE(n_components=2, perplexity=perplexity, init="pca", learning_rate="auto",
+                max_iter=max_iter, random_state=seed, n_jobs=threads)  # fmt: skip
+    return np.asarray(tsne.fit_transform(features.astype(np.float32, copy=False)), np.float64)
+
+
+def _opentsne(
+    features: NDArray[np.floating], *, perplexity: float, seed: int, max_iter: int, threads: int
+) -> NDArray[np.float64]:
+    from openTSNE import TSNE as OpenTSNE
+
+    # Exact neighbours: the approximate search makes the output depend on the thread count.
+    tsne = OpenTSNE(
+        n_components=2, perplexity=perplexity, initialization="pca", neighbors="exact",
+        early_exaggeration_iter=EARLY_EXAGGERATION_ITER,
+        n_iter=max(max_iter - EARLY_EXAGGERATION_ITER, 1), random_state=seed, n_jobs=threads,
+        verbose=False,
+    )  # fmt: skip
+    return np.asarray(tsne.fit(np.asarray(features, dtype=np.float64)), dtype=np.float64)
 
 
 def normalise_unit(points: NDArray[np.floating]) -> NDArray[np.float64]:

@@ -111,10 +111,13 @@ def plan_layout(config: Config, n_available: int) -> LayoutPlan:
         wanted = config.n_images or (n_available if config.all_images else DEFAULT_MAX_IMAGES)
         rows, cols = near_square_grid(min(wanted, n_available))
     n = min(wanted, n_available)
-    if n < wanted:
+    asked = config.n_images is not None or fixed is not None
+    if n < wanted and asked:
         notes.append(f"The dataset has only {n_available:,} images, so all of them are used.")
     if n < rows * cols:
-        notes.append(f"{rows * cols - n:,} of the {rows * cols:,} cells stay empty.")
+        empty = rows * cols - n
+        verb = "stays" if empty == 1 else "stay"
+        notes.append(f"{empty:,} of the {rows * cols:,} cells {verb} empty.")
     return LayoutPlan(n_images=n, rows=rows, cols=cols, notes=tuple(notes))
 
 
@@ -147,10 +150,11 @@ def run(config: Config, *, on_stage: StageCallback | None = None) -> RunResult:
     embedding = cached_stage(
         "tsne",
         {"input": array_digest(features), "perplexity": config.perplexity,
-         "iter": config.tsne_iter, "seed": config.seed,
-         "code": code_version("tsnegrid.embedding", "scikit-learn", "numpy")},
+         "iter": config.tsne_iter, "seed": config.seed, "engine": config.tsne,
+         "code": code_version("tsnegrid.embedding", "scikit-learn", "openTSNE", "numpy")},
         lambda: embed_tsne(features, perplexity=config.perplexity, seed=config.seed,
-                           max_iter=config.tsne_iter),
+                           max_iter=config.tsne_iter, engine=config.tsne,
+                           threads=config.threads),
         Embedding,
     )  # fmt: skip
     assignment = cached_stage(

@@ -32,13 +32,9 @@ class ScoredLayout:
 
 @dataclass(frozen=True)
 class QualityReport:
-    """The run's layout first, then the baselines."""
+    """The run's layout first, then the baselines (none with fewer than 2 images)."""
 
     layouts: tuple[ScoredLayout, ...]
-
-    @property
-    def ours(self) -> ScoredLayout:
-        return self.layouts[0]
 
 
 def assess_quality(
@@ -53,6 +49,8 @@ def assess_quality(
 ) -> QualityReport:
     """Score the layout and the random and sorted baselines (features: the PCA features)."""
     n = len(features)
+    if n < 2:
+        return QualityReport(())  # every measure compares an image with others
     known = labels if np.any(labels >= 0) else None
     arrangements = (
         ("t-SNE + LAP", "t-SNE, then the exact assignment to the grid", node_of_point, points),
