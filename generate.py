@@ -7,7 +7,9 @@ Exit codes: 0 done; 1 internal error (traceback with --verbose); 2 usage error; 
 from __future__ import annotations
 
 import argparse
+import signal
 import sys
+import threading
 import traceback
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -183,10 +185,17 @@ def generate(argv: list[str]) -> int:
     return 0
 
 
+def _terminate(signum: int, frame: object) -> None:
+    """SIGTERM unwinds like Ctrl-C, so the report folder is cleaned up on the way out."""
+    raise KeyboardInterrupt
+
+
 def main(argv: list[str] | None = None) -> int:
     """The CLI entry point: one clear line for every error a user can fix."""
     argv = sys.argv[1:] if argv is None else argv
     verbose = "-v" in argv or "--verbose" in argv
+    if threading.current_thread() is threading.main_thread():
+        signal.signal(signal.SIGTERM, _terminate)
     try:
         return generate(argv)
     except TsnegridError as exc:

@@ -193,6 +193,7 @@ def _json_bytes(data: Mapping[str, Any]) -> bytes:
 def write_docs(result: RunResult, context: Mapping[str, Any], out: Path) -> list[Artifact]:
     """Write the whole report into ``out``, atomically replacing a previous report there."""
     files = render_artifacts(result, context)
+    _recover_interrupted(out)
     _check_target(out)
     try:
         out.parent.mkdir(parents=True, exist_ok=True)
@@ -209,6 +210,19 @@ def write_docs(result: RunResult, context: Mapping[str, Any], out: Path) -> list
     finally:
         shutil.rmtree(staging, ignore_errors=True)
     return files
+
+
+def _recover_interrupted(out: Path) -> None:
+    """Undo what a run killed mid-write left behind (one report folder per ``out`` at a time).
+
+    A kill between the two renames of :func:`_swap_in` leaves the previous report under
+    ``.NAME.old-*`` and no ``out``: put it back. Unfinished ``.NAME.new-*`` folders are removed.
+    """
+    olds = sorted(out.parent.glob(f".{out.name}.old-*"))
+    if olds and not out.exists():
+        olds.pop().rename(out)
+    for stale in [*olds, *out.parent.glob(f".{out.name}.new-*")]:
+        shutil.rmtree(stale, ignore_errors=True)
 
 
 def _check_target(out: Path) -> None:

@@ -1,0 +1,121 @@
+"""A run that fails or is killed leaves the previous report exactly as it was."""
+
+import hashlib
+import json
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+
+from tests.reportkit import ROOT, build_report, small_config
+from tsnegrid import report as report_mod
+from tsnegrid.context import report_context
+
+FAST = ["--n", "120", "--tsne-iter", "250", "--pca", "20", "--no-cache"]
+
+
+def _snapshot(folder: Path) -> dict[str, bytes]:
+    return {p.relative_to(folder).as_posix(): p.read_bytes()
+            for p in sorted(folder.rglob("*")) if p.is_file()}  # fmt: skip
+
+
+def _is_complete_report(folder: Path) -> bool:
+    manifest = json.loads((folder / "manifest.json").read_text())
+    for entry in manifest["files"]:
+        path = folder / entry["path"]
+        if not path.is_file():
+            return False
+        if entry["sha256"] and hashlib.sha256(path.read_bytes()).hexdigest() != entry["sha256"]:
+            return False
+    return True
+
+
+@pytest.fixture(scope="module")
+def previous(tmp_path_factory):
+    out = tmp_path_factory.mktemp("prev") / "docs"
+    result = build_report(small_config(out, n_images=120))
+    return out, result, _snapshot(out)
+
+
+def test_an_interrupt_while_writing_keeps_the_previous_report(previous, tmp_path, monkeypatch):
+    _, result, _ = previous
+    target = tmp_path / "docs"
+    report_mod.write_docs(result, report_context(result, argv=[]), target)
+    snap = _snapshot(target)
+    written = []
+    real = Path.write_bytes
+
+    def interrupted(self, data):
+        written.append(self)
+        if len(written) == 5:
+            raise KeyboardInterrupt
+        return real(self, data)
+
+    monkeypatch.setattr(Path, "write_bytes", interrupted)
+    with pytest.raises(KeyboardInterrupt):
+        report_mod.write_docs(result, report_context(result, argv=[]), target)
+    monkeypatch.undo()
+    assert _snapshot(target) == snap
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["docs"]
+
+
+def test_a_kill_between_the_renames_is_recovered_by_the_next_run(previous, tmp_path):
+    _, result, _ = previous
+    target = tmp_path / "docs"
+    report_mod.write_docs(result, report_context(result, argv=[]), target)
+    snap = _snapshot(target)
+    # what _swap_in leaves if killed after its first rename
+    target.rename(tmp_path / ".docs.old-x1")
+    (tmp_path / ".docs.new-x2").mkdir()
+    report_mod._recover_interrupted(target)
+    assert _snapshot(target) == snap
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["docs"]
+
+
+def _start(out: Path, *extra: str) -> subprocess.Popen[str]:
+    return subprocess.Popen(
+        [sys.executable, "generate.py", *FAST, "--seed", "5", "--out", str(out), *extra],
+        cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+    )  # fmt: skip
+
+
+@pytest.mark.parametrize("delay", [0.5, 2.0, 4.0, 6.0])
+def test_killed_at_any_point_the_report_is_the_old_one_or_a_whole_new_one(previous, tmp_path,
+                                                                         delay):  # fmt: skip
+    src, _, before = previous
+    out = tmp_path / "docs"
+    subprocess.run(["cp", "-r", str(src), str(out)], check=True)
+    proc = _start(out)
+    time.sleep(delay)
+    proc.send_signal(signal.SIGKILL)
+    proc.wait(timeout=60)
+    leftovers = [p.name for p in tmp_path.iterdir() if p.name != "docs"]
+    if out.exists() and _snapshot(out) == before:
+        pass  # killed before the swap: untouched
+    else:
+        report_mod._recover_interrupted(out)
+        assert _snapshot(out) == before or _is_complete_report(out)
+    # whatever the kill left beside the report is cleared by the next run's writer
+    report_mod._recover_interrupted(out)
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["docs"], leftovers
+
+
+@pytest.mark.parametrize("sig", [signal.SIGINT, signal.SIGTERM])
+def test_ctrl_c_and_sigterm_stop_promptly_with_a_short_message(previous, tmp_path, sig):
+    src, _, before = previous
+    out = tmp_path / "docs"
+    subprocess.run(["cp", "-r", str(src), str(out)], check=True)
+    proc = _start(out, "--tsne", "sklearn", "--tsne-iter", "5000")
+    time.sleep(4.0)
+    started = time.monotonic()
+    proc.send_signal(sig)
+    _, err = proc.communicate(timeout=60)
+    assert time.monotonic() - started < 30
+    assert proc.returncode == 130, err
+    assert "interrupted; the previous report is unchanged" in err
+    assert "Traceback" not in err
+    assert _snapshot(out) == before
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["docs"]
