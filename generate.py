@@ -52,6 +52,13 @@ def build_parser() -> argparse.ArgumentParser:
         help="a folder of images instead (first-level subfolders are classes)",
     )
     src.add_argument(
+        "--features",
+        type=Path,
+        metavar="FILE",
+        help="precomputed features (.npy rows in image order, or .csv with a name column) "
+        "to use instead of the pixels",
+    )
+    src.add_argument(
         "--data-dir",
         type=Path,
         default=Path("data"),
@@ -146,7 +153,8 @@ def build_parser() -> argparse.ArgumentParser:
 def config_from_args(args: argparse.Namespace) -> Config:
     """The :class:`Config` the parsed flags describe."""
     return Config(
-        dataset=args.dataset, images=args.images, size=args.size, grid=args.grid,
+        dataset=args.dataset, images=args.images, features=args.features, size=args.size,
+        grid=args.grid,
         n_images=args.n_images, all_images=args.all_images, seed=args.seed, pca=args.pca,
         perplexity=args.perplexity, tsne_iter=args.tsne_iter, tsne=args.tsne,
         threads=args.threads, solver=args.solver,

@@ -33,6 +33,7 @@ class Config:
     ----------
     dataset : one of ``DATASET_NAMES``; ignored when ``images`` is set.
     images : a folder of images to lay out instead of a built-in dataset.
+    features : a .npy or .csv file of precomputed features to use instead of the pixels.
     size : an S x S grid with S*S images sampled (the notebook's ``--size``).
     grid : (rows, cols) of any rectangle; at most rows*cols images, cells may stay empty.
     n_images : how many images to sample; defaults from ``size``/``grid``/the dataset.
@@ -55,6 +56,7 @@ class Config:
 
     dataset: str = "digits"
     images: Path | None = None
+    features: Path | None = None
     size: int | None = None
     grid: tuple[int, int] | None = None
     n_images: int | None = None

@@ -39,6 +39,7 @@ def report_context(result: RunResult, *, argv: list[str]) -> dict[str, Any]:
         "n_images": plan.n_images, "rows": plan.rows, "cols": plan.cols,
         "n_classes": len(result.images.class_names), "class_names": result.images.class_names,
         "image_shape": list(result.images.pixels.shape[1:]), "seed": cfg.seed,
+        "features_file": None if cfg.features is None else cfg.features.as_posix(),
         "pca_dims": int(result.features.shape[1]), "perplexity": result.embedding.perplexity,
         "solver": a.solver, "cost": a.cost, "lower_bound": a.lower_bound, "optimal": a.optimal,
         "gap": a.cost - a.lower_bound, "notes": list(result.notes),

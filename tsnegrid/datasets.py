@@ -308,12 +308,23 @@ def sample_images(images: ImageSet, n: int, *, seed: int) -> ImageSet:
     UsageError
         ``n < 1``.
     """
-    if n < 1:
-        raise UsageError(f"sample size {n} is less than 1; ask for at least one image")
     total = images.n_images
     if n >= total:
         return images
-    index = np.sort(np.random.default_rng(seed).choice(total, size=n, replace=False))
+    return subset(images, sample_index(total, n, seed=seed))
+
+
+def sample_index(total: int, n: int, *, seed: int) -> NDArray[np.intp]:
+    """The sorted indices of a seeded sample of ``min(n, total)`` of ``total`` items."""
+    if n < 1:
+        raise UsageError(f"sample size {n} is less than 1; ask for at least one image")
+    if n >= total:
+        return np.arange(total)
+    return np.sort(np.random.default_rng(seed).choice(total, size=n, replace=False))
+
+
+def subset(images: ImageSet, index: NDArray[np.intp]) -> ImageSet:
+    """The images at ``index`` (in that order)."""
     return ImageSet(
         pixels=images.pixels[index],
         labels=images.labels[index],

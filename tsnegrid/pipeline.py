@@ -20,9 +20,17 @@ from tsnegrid import figures
 from tsnegrid.assignment import GridAssignment, Solver, assign_to_grid
 from tsnegrid.cache import CacheOutcome, CachePolicy, array_digest, cached, code_version
 from tsnegrid.config import DEFAULT_MAX_IMAGES, Config
-from tsnegrid.datasets import ImageSet, fingerprint, load_dataset, load_image_folder, sample_images
+from tsnegrid.datasets import (
+    ImageSet,
+    fingerprint,
+    load_dataset,
+    load_image_folder,
+    sample_index,
+    subset,
+)
 from tsnegrid.embedding import Embedding, embed_tsne, pixel_features, reduce_pca
 from tsnegrid.errors import UsageError
+from tsnegrid.featurefile import load_features
 from tsnegrid.grid import near_square_grid
 from tsnegrid.quality import QualityReport, assess_quality
 from tsnegrid.quality_figures import plot_displacement_map, plot_seams
@@ -137,14 +145,16 @@ def run(config: Config, *, on_stage: StageCallback | None = None) -> RunResult:
     with timer.stage("load"):
         everything = _load(config)
         plan = plan_layout(config, everything.n_images)
-        images = sample_images(everything, plan.n_images, seed=config.seed)
+        index = sample_index(everything.n_images, plan.n_images, seed=config.seed)
+        images = subset(everything, index)
+        raw = (pixel_features(images.pixels) if config.features is None
+               else load_features(config.features, everything.names)[index])  # fmt: skip
         digest = fingerprint(everything)
     features = cached_stage(
         "pca",
-        {"input": array_digest(images.pixels), "dims": config.pca, "seed": config.seed,
+        {"input": array_digest(raw), "dims": config.pca, "seed": config.seed,
          "code": code_version("tsnegrid.embedding", "scikit-learn", "numpy")},
-        lambda: reduce_pca(pixel_features(images.pixels), n_components=config.pca,
-                           seed=config.seed),
+        lambda: reduce_pca(raw, n_components=config.pca, seed=config.seed),
         np.ndarray,
     )  # fmt: skip
     embedding = cached_stage(
