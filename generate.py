@@ -164,6 +164,25 @@ def config_from_args(args: argparse.Namespace) -> Config:
     )  # fmt: skip
 
 
+class _ProgressBar:
+    """A one-line bar on stderr for long stages, only when stderr is a terminal."""
+
+    def __init__(self) -> None:
+        self.shown = False
+
+    def update(self, name: str, fraction: float) -> None:
+        filled = int(fraction * 30)
+        bar = "#" * filled + "-" * (30 - filled)
+        print(f"\rtsnegrid: {name:<11} [{bar}] {fraction:4.0%}", end="", file=sys.stderr,
+              flush=True)  # fmt: skip
+        self.shown = True
+
+    def clear(self) -> None:
+        if self.shown:
+            print("\r\033[K", end="", file=sys.stderr, flush=True)
+            self.shown = False
+
+
 def _progress(timing: StageTime) -> None:
     status = timing.status
     if timing.status == "loaded" and timing.computed_seconds is not None:
@@ -181,7 +200,14 @@ def generate(argv: list[str]) -> int:
     from tsnegrid.pipeline import run
     from tsnegrid.report import write_docs
 
-    result = run(config, on_stage=_progress)
+    bar = _ProgressBar() if sys.stderr.isatty() else None
+
+    def stage_done(timing: StageTime) -> None:
+        if bar is not None:
+            bar.clear()
+        _progress(timing)
+
+    result = run(config, on_stage=stage_done, on_progress=bar.update if bar else None)
     files = write_docs(result, report_context(result, argv=argv), config.out)
     a = result.assignment
     print(

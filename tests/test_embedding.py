@@ -87,3 +87,15 @@ def test_too_few_images_are_spread_on_a_line_by_score(n):
     assert emb.points.shape == (n, 2)
     if n == 3:
         assert emb.points[:, 0].tolist() == [1.0, 0.0, 0.5]
+
+
+def test_progress_reports_both_phases_and_does_not_change_the_result():
+    feats = np.random.default_rng(0).random((120, 6))
+    seen: list[float] = []
+    with_progress = embed_tsne(feats, perplexity=10, seed=3, max_iter=400, progress=seen.append)
+    without = embed_tsne(feats, perplexity=10, seed=3, max_iter=400)
+    np.testing.assert_array_equal(with_progress.points, without.points)
+    assert seen == sorted(seen)
+    assert seen[0] < 0.2
+    assert seen[-1] == pytest.approx(1.0)
+    assert any(f > 250 / 400 for f in seen)  # the second phase counts on from the first

@@ -93,6 +93,7 @@ def test_an_image_folder_end_to_end(tmp_path):
     )  # fmt: skip
     assert done.returncode == 0, done.stderr
     assert "assignment" in done.stderr
+    assert "[###" not in done.stderr  # no progress bar when stderr is not a terminal
     lines = (out / "layout.csv").read_text().splitlines()
     assert len(lines) == 21
     assert any("0 <red>.png" in line for line in lines)
@@ -109,3 +110,14 @@ def test_help_lists_every_flag(capsys):
     for flag in ("--dataset", "--images", "--size", "--grid", "--seed", "--pca", "--perplexity",
                  "--solver", "--out", "--n", "--all", "--strict-input"):  # fmt: skip
         assert flag in text
+
+
+def test_the_progress_bar_draws_on_one_line(capsys):
+    bar = generate._ProgressBar()
+    bar.update("tsne", 0.5)
+    bar.clear()
+    err = capsys.readouterr().err
+    assert err.startswith("\rtsnegrid: tsne")
+    assert "[" + "#" * 15 + "-" * 15 + "]  50%" in err
+    assert err.endswith("\r\033[K")
+    assert "\n" not in err

@@ -6,12 +6,16 @@ new arrays; nothing here reads a file, prints or looks at the clock.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
 
 import numpy as np
 from numpy.typing import NDArray
 from sklearn.decomposition import PCA
 from sklearn.manifold import TSNE
+
+#: Called with the fraction of a long computation done so far.
+Progress = Callable[[float], None]
 
 
 @dataclass(frozen=True)
@@ -93,6 +97,7 @@ def embed_tsne(
     max_iter: int = 1000,
     engine: str = "opentsne",
     threads: int = 1,
+    progress: Progress | None = None,
 ) -> Embedding:
     """t-SNE to 2-D with PCA initialisation, normalised to [0, 1] per axis.
 
@@ -106,6 +111,8 @@ def embed_tsne(
         neighbours so the result does not depend on ``threads``) or ``"sklearn"`` (the
         notebook's Barnes-Hut).
     threads : worker threads; the result is the same for any count.
+    progress : called with the fraction of iterations done (openTSNE only; the result does not
+        depend on it).
 
     Returns
     -------
@@ -126,13 +133,34 @@ def embed_tsne(
     if n < 4:
         notes.append(f"{n} images are too few for t-SNE: they are spread on a line by PCA score.")
         return Embedding(points=_line_layout(features), perplexity=used, notes=tuple(notes))
-    run = _opentsne if engine == "opentsne" else _sklearn_tsne
-    raw = run(features, perplexity=used, seed=seed, max_iter=max_iter, threads=threads)
+    if engine == "opentsne":
+        raw = _opentsne(features, perplexity=used, seed=seed, max_iter=max_iter, threads=threads,
+                        progress=progress)  # fmt: skip
+    else:
+        raw = _sklearn_tsne(features, perplexity=used, seed=seed, max_iter=max_iter,
+                            threads=threads)  # fmt: skip
     return Embedding(points=normalise_unit(raw), perplexity=used, notes=tuple(notes))
 
 
 TSNE_ENGINES = ("opentsne", "sklearn")
 EARLY_EXAGGERATION_ITER = 250
+
+
+class _IterationCounter:
+    """An openTSNE callback that reports the fraction done over both optimisation phases."""
+
+    def __init__(self, progress: Progress, n_iter: int) -> None:
+        self.progress = progress
+        self.total = EARLY_EXAGGERATION_ITER + n_iter
+        self.offset = 0
+        self.last = 0
+
+    def __call__(self, iteration: int, error: float, embedding: object) -> bool:
+        if iteration < self.last:  # the second phase counts from 1 again
+            self.offset = EARLY_EXAGGERATION_ITER
+        self.last = iteration
+        self.progress(min(1.0, (self.offset + iteration) / self.total))
+        return False  # never stop early
 
 
 def _sklearn_tsne(
@@ -144,16 +172,24 @@ def _sklearn_tsne(
 
 
 def _opentsne(
-    features: NDArray[np.floating], *, perplexity: float, seed: int, max_iter: int, threads: int
+    features: NDArray[np.floating],
+    *,
+    perplexity: float,
+    seed: int,
+    max_iter: int,
+    threads: int,
+    progress: Progress | None,
 ) -> NDArray[np.float64]:
     from openTSNE import TSNE as OpenTSNE
 
+    n_iter = max(max_iter - EARLY_EXAGGERATION_ITER, 1)
+    callbacks = None if progress is None else _IterationCounter(progress, n_iter)
     # Exact neighbours: the approximate search makes the output depend on the thread count.
     tsne = OpenTSNE(
         n_components=2, perplexity=perplexity, initialization="pca", neighbors="exact",
         early_exaggeration_iter=EARLY_EXAGGERATION_ITER,
-        n_iter=max(max_iter - EARLY_EXAGGERATION_ITER, 1), random_state=seed, n_jobs=threads,
-        verbose=False,
+        n_iter=n_iter, random_state=seed, n_jobs=threads, verbose=False, callbacks=callbacks,
+        callbacks_every_iters=25,
     )  # fmt: skip
     return np.asarray(tsne.fit(np.asarray(features, dtype=np.float64)), dtype=np.float64)
 

@@ -28,7 +28,7 @@ from tsnegrid.datasets import (
     sample_index,
     subset,
 )
-from tsnegrid.embedding import Embedding, embed_tsne, pixel_features, reduce_pca
+from tsnegrid.embedding import Embedding, Progress, embed_tsne, pixel_features, reduce_pca
 from tsnegrid.errors import UsageError
 from tsnegrid.featurefile import load_features
 from tsnegrid.grid import near_square_grid
@@ -55,6 +55,12 @@ class StageTime:
 
 #: Called after each stage (the CLI prints progress with it).
 StageCallback = Callable[[StageTime], None]
+#: Called during a long stage with its name and the fraction done.
+ProgressCallback = Callable[[str, float], None]
+
+
+def _partial(callback: ProgressCallback | None, name: str) -> Progress | None:
+    return None if callback is None else (lambda fraction: callback(name, fraction))
 
 
 @dataclass(frozen=True)
@@ -129,7 +135,12 @@ def plan_layout(config: Config, n_available: int) -> LayoutPlan:
     return LayoutPlan(n_images=n, rows=rows, cols=cols, notes=tuple(notes))
 
 
-def run(config: Config, *, on_stage: StageCallback | None = None) -> RunResult:
+def run(
+    config: Config,
+    *,
+    on_stage: StageCallback | None = None,
+    on_progress: ProgressCallback | None = None,
+) -> RunResult:
     """Run the whole pipeline for ``config`` and return what it made (writes only the cache)."""
     timer = _StageTimer(on_stage)
     policy = CachePolicy(root=config.cache_dir, read=not config.force)
@@ -164,7 +175,7 @@ def run(config: Config, *, on_stage: StageCallback | None = None) -> RunResult:
          "code": code_version("tsnegrid.embedding", "scikit-learn", "openTSNE", "numpy")},
         lambda: embed_tsne(features, perplexity=config.perplexity, seed=config.seed,
                            max_iter=config.tsne_iter, engine=config.tsne,
-                           threads=config.threads),
+                           threads=config.threads, progress=_partial(on_progress, "tsne")),
         Embedding,
     )  # fmt: skip
     assignment = cached_stage(
