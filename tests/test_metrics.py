@@ -327,3 +327,18 @@ def test_evaluate_layout_without_points_or_labels() -> None:
     data = quality_to_json(quality)
     assert data["neighbourhood_preservation"]["embedding"] is None
     assert data["displacement_cells"] is None and data["assignment_cost"] is None
+
+
+def test_shared_feature_candidates_give_the_same_scores():
+    from tsnegrid.metrics import evaluate_layout, layout_ks, nearest_candidates
+
+    rng = np.random.default_rng(5)
+    feats = rng.normal(size=(60, 8))
+    points = rng.random((60, 2))
+    nodes = rng.permutation(64)[:60]
+    alone = evaluate_layout(feats, points, nodes, None, 8, 8, seed=0)
+    cand = nearest_candidates(feats, max(layout_ks(60)))
+    shared = evaluate_layout(feats, points, nodes, None, 8, 8, seed=0, feature_candidates=cand)
+    np.testing.assert_array_equal(alone.np_grid, shared.np_grid)
+    assert alone.np_embedding is not None and shared.np_embedding is not None
+    np.testing.assert_array_equal(alone.np_embedding, shared.np_embedding)

@@ -86,7 +86,11 @@ def grid_positions(node_of_point: ArrayLike, cols: int) -> NDArray[np.float64]:
 
 
 def neighbourhood_preservation(
-    features: ArrayLike, positions: ArrayLike, *, ks: Iterable[int] = DEFAULT_KS
+    features: ArrayLike,
+    positions: ArrayLike,
+    *,
+    ks: Iterable[int] = DEFAULT_KS,
+    feature_candidates: NDArray[np.intp] | None = None,
 ) -> NDArray[np.float64]:
     """Fraction of each item's k nearest neighbours in feature space kept among its k nearest.
 
@@ -100,6 +104,8 @@ def neighbourhood_preservation(
     features : (n, n_features) array.
     positions : (n, n_dims) array.
     ks : neighbourhood sizes, each in 1..n-1.
+    feature_candidates : :func:`nearest_candidates` of ``features`` for ``max(ks)``, to share
+        the (expensive) feature-space search between layouts of the same items.
 
     Returns
     -------
@@ -126,7 +132,8 @@ def neighbourhood_preservation(
     if k_arr.size == 0 or k_arr.min() < 1 or k_arr.max() > n - 1:
         raise ValueError(f"every k must be in 1..{n - 1} for {n} items, got {k_arr.tolist()}")
     k_max = int(k_arr.max())
-    idx_f, idx_p = _candidates(f, k_max), _candidates(pos, k_max)
+    idx_f = nearest_candidates(f, k_max) if feature_candidates is None else feature_candidates
+    idx_p = nearest_candidates(pos, k_max)
     rank_f, rank_p = _ranks(idx_f, f, pos), _ranks(idx_p, pos, f)
     # A shared item is in both k-neighbourhoods for every k above the larger of its two ranks.
     kept_at_rank = np.zeros(k_max, dtype=np.int64)
@@ -138,7 +145,7 @@ def neighbourhood_preservation(
     return np.cumsum(kept_at_rank)[k_arr - 1] / (n * k_arr)
 
 
-def _candidates(x: NDArray[np.float64], k_max: int) -> NDArray[np.intp]:
+def nearest_candidates(x: NDArray[np.float64], k_max: int) -> NDArray[np.intp]:
     """Each item's nearest others, enough to hold every tie of its k_max-th distance.
 
     Returns (n, m) indices, padded with -1 where a row holds fewer. A row is complete when its
@@ -270,6 +277,11 @@ def label_grid(
     return grid.reshape(rows, cols)
 
 
+def layout_ks(n: int) -> tuple[int, ...]:
+    """The neighbourhood sizes scored for ``n`` items: 1..10, at most n - 1."""
+    return DEFAULT_KS[: max(1, min(len(DEFAULT_KS), n - 1))]
+
+
 def evaluate_layout(
     features: ArrayLike,
     points: ArrayLike | None,
@@ -281,6 +293,7 @@ def evaluate_layout(
     seed: int,
     exact_max: int = 10_000,
     n_anchors: int = 2_000,
+    feature_candidates: NDArray[np.intp] | None = None,
 ) -> LayoutQuality:
     """Every quality number of one layout.
 
@@ -292,16 +305,23 @@ def evaluate_layout(
     node_of_point : (n,) distinct node indices.
     labels : (n,) class index, -1 where unknown, or None.
     seed : seeds the DPQ anchor sample (used only beyond ``exact_max`` items).
+    feature_candidates : :func:`nearest_candidates` of ``features`` for ``max(layout_ks(n))``,
+        shared between layouts of the same items (computed here when None).
     """
     nodes = np.asarray(node_of_point)
-    ks = DEFAULT_KS[: max(1, min(len(DEFAULT_KS), nodes.size - 1))]
+    ks = layout_ks(nodes.size)
+    cand = feature_candidates
+    if cand is None:
+        cand = nearest_candidates(np.asarray(features, dtype=np.float64), max(ks))
     est = dpq(features, nodes, rows, cols, exact_max=exact_max, n_anchors=n_anchors, seed=seed)
     return LayoutQuality(
         dpq16=est,
         np_embedding=None
         if points is None
-        else neighbourhood_preservation(features, points, ks=ks),
-        np_grid=neighbourhood_preservation(features, grid_positions(nodes, cols), ks=ks),
+        else neighbourhood_preservation(features, points, ks=ks, feature_candidates=cand),
+        np_grid=neighbourhood_preservation(
+            features, grid_positions(nodes, cols), ks=ks, feature_candidates=cand
+        ),
         displacement=None if points is None else displacement(points, nodes, rows, cols),
         coherence=class_coherence(labels, nodes, rows, cols),
         ks=ks,
