@@ -47,7 +47,7 @@ def _report_files(out):
         if path.is_file() and path.name != "timings.json":
             data = path.read_bytes()
             if path.suffix == ".md":
-                data = re.sub(rb"[\d,.]+ (s|ms)\b|\d+\.\d{3}|\d+%|`(?:\xe2\x96\x88)*`", b"T", data)
+                data = re.sub(rb"[\d,.]+ (s|ms|MiB)\b|\d+\.\d{3}|\d+%|`(?:\xe2\x96\x88)*`", b"T", data)
             if path.name == "timings.md":
                 data = b"\n".join(sorted(data.splitlines()))
             files[path.relative_to(out).as_posix()] = data

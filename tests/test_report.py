@@ -47,6 +47,7 @@ def test_timings_and_manifest_carry_schemas_and_hashes(report):
     assert timings["schema"] == "tsnegrid.timings"
     assert timings["schema_version"] == 1
     assert [s["name"] for s in timings["stages"]] == [t.name for t in result.timings]
+    assert timings["peak_mib"] == max(s["peak_mib"] for s in timings["stages"]) > 10
     manifest = json.loads((out / "manifest.json").read_text())
     assert manifest["schema"] == "tsnegrid.manifest"
     assert manifest["seed"] == 777

@@ -6,6 +6,7 @@ It writes nothing: the report is written by :func:`tsnegrid.report.write_docs`.
 
 from __future__ import annotations
 
+import resource
 import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
@@ -44,13 +45,14 @@ class StageTime:
 
     ``status`` is ``computed``, ``loaded`` (from the cache) or ``recomputed`` (the cache entry
     was corrupt); ``computed_seconds`` is what computing it took, in this run or the one that
-    cached it.
+    cached it. ``peak_mib`` is the process's peak resident memory so far, after the stage.
     """
 
     name: str
     seconds: float
     status: str = "computed"
     computed_seconds: float | None = None
+    peak_mib: float = 0.0
 
 
 #: Called after each stage (the CLI prints progress with it).
@@ -202,6 +204,11 @@ def run(
     )  # fmt: skip
 
 
+def peak_rss_mib() -> float:
+    """Peak resident memory of this process so far, in MiB (Linux reports KiB)."""
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+
+
 class _StageTimer:
     """Times stages, records their cache outcome and reports each one as it ends."""
 
@@ -216,7 +223,7 @@ class _StageTimer:
         yield outcome
         seconds = time.perf_counter() - start
         done = outcome[0] if outcome else CacheOutcome("computed", seconds)
-        timing = StageTime(name, seconds, done.status, done.computed_seconds)
+        timing = StageTime(name, seconds, done.status, done.computed_seconds, peak_rss_mib())
         self.timings.append(timing)
         if self.on_stage is not None:
             self.on_stage(timing)

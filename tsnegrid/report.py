@@ -174,12 +174,14 @@ def timings_json(result: RunResult) -> dict[str, Any]:
         "schema": TIMINGS_SCHEMA,
         "schema_version": SCHEMA_VERSION,
         "total_seconds": total,
+        "peak_mib": max((t.peak_mib for t in result.timings), default=0.0),
         "stages": [
             {
                 "name": t.name,
                 "seconds": t.seconds,
                 "status": t.status,
                 "computed_seconds": t.computed_seconds,
+                "peak_mib": t.peak_mib,
             }
             for t in result.timings
         ],
