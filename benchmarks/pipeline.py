@@ -1,0 +1,153 @@
+"""The whole pipeline on Fashion-MNIST at several sizes, beside the notebook's recipe.
+
+    python benchmarks/pipeline.py                       # 2,500, 10,000 and 70,000 images
+    python benchmarks/pipeline.py --sizes 2500 --repeats 3
+
+Each run is a fresh subprocess (so peak memory is the run's own): ours is ``generate.py`` with
+the cache off; the reference is the src-d notebook's recipe, rebuilt here (scikit-learn's PCA and
+Barnes-Hut t-SNE, lapjv on the dense cost matrix scaled to 100,000, and matplotlib figures that
+draw every image as an ``AnnotationBbox``). It prints per-stage seconds, peak memory and the
+end-to-end ratio, and writes everything to ``benchmarks/results/pipeline.json``.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import resource
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+from typing import Any
+
+ROOT = Path(__file__).resolve().parent.parent
+RESULTS = ROOT / "benchmarks" / "results"
+
+
+def run_ours(n: int, out: Path) -> dict[str, Any]:
+    """``generate.py`` on ``n`` Fashion-MNIST images; stage seconds from its timings.json."""
+    size = ["--all"] if n >= 70_000 else ["--n", str(n)]
+    start = time.perf_counter()
+    subprocess.run(
+        [sys.executable, "generate.py", "--dataset", "fashion-mnist", *size, "--no-cache",
+         "--out", str(out)],
+        cwd=ROOT, check=True, capture_output=True, text=True,
+    )  # fmt: skip
+    wall = time.perf_counter() - start
+    timings = json.loads((out / "timings.json").read_text())
+    stages = {s["name"]: s["seconds"] for s in timings["stages"]}
+    return {"wall_seconds": wall, "stages": stages, "peak_mib": timings["peak_mib"]}
+
+
+def run_reference(n: int) -> dict[str, Any]:
+    """The notebook's recipe in a subprocess (this file with ``--reference N``)."""
+    start = time.perf_counter()
+    done = subprocess.run(
+        [sys.executable, __file__, "--reference", str(n)],
+        cwd=ROOT, check=True, capture_output=True, text=True,
+    )  # fmt: skip
+    result: dict[str, Any] = json.loads(done.stdout)
+    result["wall_seconds"] = time.perf_counter() - start
+    return result
+
+
+def reference_recipe(n: int) -> dict[str, Any]:
+    """PCA, scikit-learn t-SNE, lapjv and AnnotationBbox figures, timed stage by stage."""
+    import io
+
+    import lapjv
+    import numpy as np
+    from matplotlib.figure import Figure
+    from matplotlib.offsetbox import AnnotationBbox, OffsetImage
+    from sklearn.decomposition import PCA
+    from sklearn.manifold import TSNE
+
+    from tsnegrid.datasets import load_dataset, sample_images
+    from tsnegrid.grid import grid_nodes
+
+    stages: dict[str, float] = {}
+    clock = time.perf_counter()
+
+    def lap(name: str) -> None:
+        nonlocal clock
+        now = time.perf_counter()
+        stages[name] = now - clock
+        clock = now
+
+    images = sample_images(load_dataset("fashion-mnist"), n, seed=777)
+    side = int(np.ceil(np.sqrt(n)))
+    x = images.pixels.reshape(n, -1).astype(np.float32) / 255
+    lap("load")
+    x = PCA(n_components=100).fit_transform(x)
+    lap("pca")
+    emb = TSNE(n_components=2, perplexity=30, random_state=777).fit_transform(x)
+    emb -= emb.min(axis=0)
+    emb /= emb.max(axis=0)
+    lap("tsne")
+    nodes = grid_nodes(side, side)
+    cost = ((emb[:, None, :] - nodes[None, :, :]) ** 2).sum(axis=-1)
+    cost = np.vstack([cost, np.zeros((side * side - n, side * side))])
+    cost = cost * (100_000 / cost.max())
+    _, col_of_row, _ = lapjv.lapjv(cost)
+    lap("assignment")
+    for positions in (emb, nodes[col_of_row[:n]]):
+        fig = Figure(figsize=(12, 12))
+        ax = fig.add_subplot()
+        for (px, py), img in zip(positions, images.pixels, strict=True):
+            box = AnnotationBbox(OffsetImage(img, zoom=0.4, cmap="gray"), (px, py), frameon=False)
+            ax.add_artist(box)
+        fig.savefig(io.BytesIO(), format="png")
+    lap("figures")
+    return {"stages": stages, "peak_mib": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024}
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--sizes", type=int, nargs="+", default=[2500, 10_000, 70_000])
+    parser.add_argument("--repeats", type=int, default=1, help="runs per size (median kept)")
+    parser.add_argument("--reference", type=int, help=argparse.SUPPRESS)
+    parser.add_argument("--no-reference", action="store_true", help="skip the notebook's recipe")
+    args = parser.parse_args()
+    if args.reference:
+        print(json.dumps(reference_recipe(args.reference)))
+        return
+    rows = []
+    with tempfile.TemporaryDirectory() as tmp:
+        for n in args.sizes:
+            ours = [run_ours(n, Path(tmp) / f"run-{n}-{i}") for i in range(args.repeats)]
+            row: dict[str, Any] = {"n": n, "ours": _median(ours)}
+            if n <= 2500 and not args.no_reference:
+                row["reference"] = _median([run_reference(n) for _ in range(args.repeats)])
+            rows.append(row)
+            _print_row(row)
+    RESULTS.mkdir(parents=True, exist_ok=True)
+    (RESULTS / "pipeline.json").write_text(json.dumps({"runs": rows}, indent=2) + "\n")
+
+
+def _median(runs: list[dict[str, Any]]) -> dict[str, Any]:
+    """The run of median wall time, with the median and the number of repeats."""
+    median = statistics.median(float(r["wall_seconds"]) for r in runs)
+    middle = min(runs, key=lambda r: abs(float(r["wall_seconds"]) - median))
+    return {**middle, "repeats": len(runs), "median_wall_seconds": median}
+
+
+def _print_row(row: dict[str, Any]) -> None:
+    ours = row["ours"]
+    stages = ", ".join(f"{k} {v:.1f}" for k, v in ours["stages"].items())
+    print(f"N={row['n']:>6,}: ours {ours['median_wall_seconds']:7.1f} s end to end "
+          f"(peak {ours['peak_mib']:,.0f} MiB; {stages})")  # fmt: skip
+    ref = row.get("reference")
+    if ref is not None:
+        ref_stages = ", ".join(f"{k} {v:.1f}" for k, v in ref["stages"].items())
+        ratio = ref["median_wall_seconds"] / ours["median_wall_seconds"]
+        print(
+            f"          notebook {ref['median_wall_seconds']:7.1f} s "
+            f"(peak {ref['peak_mib']:,.0f} MiB; {ref_stages}) -> ours is {ratio:.1f}x faster"
+        )
+
+
+if __name__ == "__main__":
+    main()
