@@ -21,8 +21,9 @@ def test_every_page_figure_and_data_file_is_written(report):
     for stem, _title in PAGES:
         assert (out / f"{stem}.md").is_file()
     stems = sorted(p.name.rsplit("-", 1)[0] for p in (out / "img").iterdir())
-    assert stems == ["arrows", "grid", "map", "map-full", "overlay", "samples", "scatter"]
-    for name in ("layout.csv", "timings.json", "manifest.json"):
+    assert stems == ["arrows", "displacement", "grid", "map", "map-full", "overlay", "samples",
+                     "scatter", "seams"]  # fmt: skip
+    for name in ("layout.csv", "timings.json", "manifest.json", "quality.json"):
         assert (out / name).is_file()
 
 
@@ -87,8 +88,15 @@ def test_mkdocs_build_strict_passes(report, tmp_path):
     out, _ = report
     done = mkdocs_build(out, tmp_path / "site")
     assert done.returncode == 0, done.stderr
-    assert (tmp_path / "site" / "assignment" / "index.html").is_file()
-    assert (tmp_path / "site" / "layout.csv").is_file()
+    site = tmp_path / "site"
+    assert (site / "assignment" / "index.html").is_file()
+    assert (site / "layout.csv").is_file()
+    embedding = (site / "embedding" / "index.html").read_text()
+    assert embedding.count('loading="lazy"') == 2
+    # the site stays light apart from the zoomable map's tiles and the full-resolution map
+    light = [p for p in site.rglob("*") if p.is_file() and "tiles" not in p.parts
+             and not p.name.startswith("map-full")]  # fmt: skip
+    assert sum(p.stat().st_size for p in light) < 25_000_000
 
 
 def test_md_escape_neutralises_markup():
