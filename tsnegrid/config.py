@@ -103,7 +103,9 @@ class Config:
     @property
     def source_label(self) -> str:
         """What is laid out: the dataset name or the image folder."""
-        return f"folder {self.images}" if self.images is not None else self.dataset
+        if self.images is None:
+            return self.dataset
+        return self.images.resolve().name or self.images.as_posix()
 
     def to_json(self) -> dict[str, Any]:
         """The config as JSON-ready values (paths as posix strings)."""

@@ -105,14 +105,22 @@ def render_artifacts(result: RunResult, context: Mapping[str, Any]) -> list[Arti
     files.append(Artifact("timings.json", _json_bytes(timings_json(result))))
     files.append(Artifact("quality.json", _json_bytes(context["quality_json"])))
     files.extend(viewer_artifacts(result))
-    ctx = {**context, "img": {_stem(a.path): a.path for a in files if a.path.startswith("img/")}}
-    env = environment()
-    for stem, title in PAGES:
-        page = env.get_template(f"{stem}.md.j2").render(**ctx, page_title=title)
-        files.append(Artifact(f"{stem}.md", page.encode()))
+    images = {_stem(a.path): a.path for a in files if a.path.startswith("img/")}
+    files += render_pages(context, images)
     manifest = {**context["manifest"], "files": _file_list(files)}
     files.append(Artifact("manifest.json", _json_bytes(manifest)))
     return files
+
+
+def render_pages(context: Mapping[str, Any], images: Mapping[str, str]) -> list[Artifact]:
+    """The Markdown pages, from the templates, the context and the figures' file names."""
+    env = environment()
+    return [
+        Artifact(f"{stem}.md",
+                 env.get_template(f"{stem}.md.j2").render(**context, img=images,
+                                                          page_title=title).encode())
+        for stem, title in PAGES
+    ]  # fmt: skip
 
 
 def viewer_artifacts(result: RunResult) -> list[Artifact]:
