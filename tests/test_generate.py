@@ -121,3 +121,12 @@ def test_the_progress_bar_draws_on_one_line(capsys):
     assert "[" + "#" * 15 + "-" * 15 + "]  50%" in err
     assert err.endswith("\r\033[K")
     assert "\n" not in err
+
+
+def test_out_under_a_file_is_an_output_error(capsys, tmp_path):
+    (tmp_path / "file").write_text("x")
+    target = tmp_path / "file" / "docs"
+    got, err = _run(capsys, "--n", "20", "--tsne-iter", "250", "--no-cache", "--out", str(target))
+    assert got == 4
+    assert f"--out {target}: cannot create the report folder" in err
+    assert "choose a writable place" in err
