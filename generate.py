@@ -198,7 +198,9 @@ def generate(argv: list[str]) -> int:
     # Imported here so that --help and usage errors answer at once.
     from tsnegrid.context import report_context
     from tsnegrid.pipeline import run
-    from tsnegrid.report import write_docs
+    from tsnegrid.report import check_output, write_docs
+
+    check_output(config.out)
 
     bar = _ProgressBar() if sys.stderr.isatty() else None
 

@@ -50,6 +50,7 @@ def test_out_is_a_file_is_an_output_error(capsys, tmp_path):
     got, err = _run(capsys, "--n", "20", "--tsne-iter", "250", "--no-cache", "--out", str(target))
     assert got == 4
     assert "is a file, not a folder" in err
+    assert "tsnegrid: load" not in err  # refused before any work
 
 
 def test_internal_errors_hide_the_traceback_unless_verbose(capsys, monkeypatch):
@@ -130,3 +131,4 @@ def test_out_under_a_file_is_an_output_error(capsys, tmp_path):
     assert got == 4
     assert f"--out {target}: cannot create the report folder" in err
     assert "choose a writable place" in err
+    assert "tsnegrid: load" not in err  # refused before any work

@@ -11,6 +11,7 @@ import csv
 import hashlib
 import io
 import json
+import os
 import shutil
 import tempfile
 from collections.abc import Iterable, Mapping
@@ -233,6 +234,17 @@ def _recover_interrupted(out: Path) -> None:
         olds.pop().rename(out)
     for stale in [*olds, *out.parent.glob(f".{out.name}.new-*")]:
         shutil.rmtree(stale, ignore_errors=True)
+
+
+def check_output(out: Path) -> None:
+    """Fail fast, before any work, when ``out`` cannot receive a report."""
+    _check_target(out)
+    ancestor = out.parent
+    while not ancestor.exists() and ancestor != ancestor.parent:
+        ancestor = ancestor.parent
+    if not ancestor.is_dir() or not os.access(ancestor, os.W_OK | os.X_OK):
+        raise OutputError(f"--out {out}: cannot create the report folder ({ancestor} is not a "
+                          "writable folder); choose a writable place")  # fmt: skip
 
 
 def _check_target(out: Path) -> None:
