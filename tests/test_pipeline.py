@@ -40,6 +40,9 @@ def test_a_grid_smaller_than_the_sample_is_a_usage_error():
         plan_layout(Config(grid=(3, 3), n_images=20), 100)
 
 
+TIMES = rb"[\d,.]+ (s|ms|MiB)\b|\d+\.\d{3}|\d+%|`(?:\xe2\x96\x88)*`"  # times, shares, bars
+
+
 def _report_files(out):
     """The report's files; stage times (and the order they sort the timings page in) masked."""
     files = {}
@@ -47,7 +50,7 @@ def _report_files(out):
         if path.is_file() and path.name != "timings.json":
             data = path.read_bytes()
             if path.suffix == ".md":
-                data = re.sub(rb"[\d,.]+ (s|ms|MiB)\b|\d+\.\d{3}|\d+%|`(?:\xe2\x96\x88)*`", b"T", data)
+                data = re.sub(TIMES, b"T", data)
             if path.name == "timings.md":
                 data = b"\n".join(sorted(data.splitlines()))
             files[path.relative_to(out).as_posix()] = data

@@ -1,0 +1,287 @@
+"""Benchmark: our exact grid assignment against scipy and lapjv, side by side, one process.
+
+    python benchmarks/assignment.py --sizes 2500,10000 --kinds tsne,blobs --repeats 3
+
+Every solver runs on the same instances; the table gives the median wall time of the repeats,
+the ratios to scipy and to lapjv on that instance, the cost, whether the cost is certified
+optimal (within ``OPTIMALITY_RTOL`` of the lower bound our solver proves for the instance) and
+the peak memory of one call in a fresh process. Dense solvers are skipped, with the reason,
+above ``--dense-max-n`` points (their n x M matrix and cubic time). Results go to
+``benchmarks/results/assignment.json``.
+
+Instances: ``tsne`` is the t-SNE of a seeded Fashion-MNIST sample (pixels / 255, PCA to 50, sklearn
+t-SNE with PCA init, min-max normalised), cached as ``.npy`` in ``benchmarks/results/``; above
+``TSNE_MAX`` points that embedding is upsampled (each point copied with Gaussian noise of the
+point spacing), which keeps its clusters and gaps. ``uniform`` is uniform in the unit square.
+``blobs`` are ten tight Gaussian blobs (standard deviation 1% of the square).
+"""
+
+from __future__ import annotations
+
+import argparse
+import contextlib
+import gzip
+import json
+import multiprocessing
+import platform
+import statistics
+import sys
+import time
+from collections.abc import Callable
+from pathlib import Path
+
+import numpy as np
+from numpy.typing import NDArray
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+
+from tsnegrid.assignment import (
+    OPTIMALITY_RTOL,
+    assignment_cost,
+    dense_lapjv,
+    dense_scipy,
+    lapjv_available,
+)
+from tsnegrid.grid import cell_width, near_square_grid
+from tsnegrid.solver import Solution, solve_lattice
+
+FASHION = Path("/usr/share/datasets/fashion-mnist/train-images-idx3-ubyte.gz")
+RESULTS = Path(__file__).resolve().parent / "results"
+TSNE_MAX = 10_000
+KINDS = ("tsne", "uniform", "blobs")
+SOLVERS = ("auto", "scipy", "lapjv")
+
+
+# ---------------------------------------------------------------- instances
+
+
+def read_idx_images(path: Path) -> NDArray[np.uint8]:
+    """(n, rows, cols) uint8 images of a gzipped IDX file."""
+    with gzip.open(path, "rb") as f:
+        raw = f.read()
+    n, rows, cols = (int.from_bytes(raw[i : i + 4], "big") for i in (4, 8, 12))
+    return np.frombuffer(raw, dtype=np.uint8, offset=16).reshape(n, rows, cols)
+
+
+def unit_square(points: NDArray[np.floating]) -> NDArray[np.float64]:
+    """Min-max normalise each axis to [0, 1]."""
+    p = np.asarray(points, dtype=np.float64)
+    span = p.max(axis=0) - p.min(axis=0)
+    return np.clip((p - p.min(axis=0)) / np.where(span > 0, span, 1.0), 0.0, 1.0)
+
+
+def tsne_points(n: int, seed: int) -> NDArray[np.float64]:
+    """(n, 2) t-SNE of ``min(n, TSNE_MAX)`` Fashion-MNIST images (cached), upsampled above."""
+    base = min(n, TSNE_MAX)
+    cache = RESULTS / f"tsne_fashion_{base}_seed{seed}.npy"
+    if cache.exists():
+        points = np.load(cache)
+    else:
+        points = _compute_tsne(base, seed)
+        RESULTS.mkdir(parents=True, exist_ok=True)
+        np.save(cache, points)
+    if n <= base:
+        return points
+    rng = np.random.default_rng(seed)
+    src = points[rng.integers(0, len(points), n)]
+    return unit_square(src + rng.normal(scale=1.0 / np.sqrt(base), size=src.shape))
+
+
+def _compute_tsne(n: int, seed: int) -> NDArray[np.float64]:
+    from sklearn.decomposition import PCA
+    from sklearn.manifold import TSNE
+
+    images = read_idx_images(FASHION)
+    pick = np.sort(np.random.default_rng(seed).choice(len(images), n, replace=False))
+    pixels = images[pick].reshape(n, -1).astype(np.float32) / 255.0
+    reduced = PCA(n_components=50, random_state=seed).fit_transform(pixels)
+    embedded = TSNE(n_components=2, init="pca", random_state=seed).fit_transform(reduced)
+    return unit_square(embedded)
+
+
+def make_points(kind: str, n: int, seed: int = 0) -> NDArray[np.float64]:
+    """The instance of one kind (see ``KINDS``)."""
+    rng = np.random.default_rng(seed)
+    if kind == "tsne":
+        return tsne_points(n, seed)
+    if kind == "uniform":
+        return rng.random((n, 2))
+    if kind == "blobs":
+        centres = rng.uniform(0.1, 0.9, size=(10, 2))
+        label = rng.integers(0, 10, n)
+        return unit_square(centres[label] + rng.normal(scale=0.01, size=(n, 2)))
+    raise ValueError(f"unknown kind {kind!r}; use one of {', '.join(KINDS)}")
+
+
+# ---------------------------------------------------------------- measuring
+
+
+def _rss_kib(field: str) -> int:
+    for line in Path("/proc/self/status").read_text().splitlines():
+        if line.startswith(field + ":"):
+            return int(line.split()[1])
+    return 0
+
+
+def timed(call: Callable[[], object]) -> tuple[float, object]:
+    """Run ``call``; return (wall seconds, its result)."""
+    start = time.perf_counter()
+    result = call()
+    return time.perf_counter() - start, result
+
+
+def peak_mib(name: str, kind: str, n: int, grid: tuple[int, int], seed: int) -> float:
+    """Peak extra resident memory of one solve, measured in a fresh (spawned) process.
+
+    The kernel's high-water mark of resident memory is reset before the call
+    (``/proc/self/clear_refs``) and read after it, minus the resident size at the start. It
+    counts numba's and scipy's allocations, which ``tracemalloc`` does not see, and a fresh
+    process has no freed memory from earlier runs for the allocator to hand back unnoticed.
+    """
+    ctx = multiprocessing.get_context("spawn")
+    with ctx.Pool(1) as pool:
+        return float(pool.apply(_peak_child, (name, kind, n, grid, seed)))
+
+
+def _peak_child(name: str, kind: str, n: int, grid: tuple[int, int], seed: int) -> float:
+    points = make_points(kind, n, seed)
+    call = solver_call(name, points, *grid)
+    if name == "auto":
+        solve_lattice(points[:1], 1, 1)  # load the numba cache before measuring
+    with contextlib.suppress(OSError):
+        Path("/proc/self/clear_refs").write_text("5")
+    before = _rss_kib("VmRSS")
+    call()
+    return max(0, _rss_kib("VmHWM") - before) / 1024.0
+
+
+def solver_call(name: str, points: NDArray, rows: int, cols: int) -> Callable[[], object]:
+    if name == "auto":
+        return lambda: solve_lattice(points, rows, cols)
+    if name == "scipy":
+        return lambda: dense_scipy(points, rows, cols)
+    return lambda: dense_lapjv(points, rows, cols)
+
+
+def skip_reason(name: str, n: int, args: argparse.Namespace) -> str | None:
+    if name == "lapjv" and not lapjv_available():
+        return "lapjv not installed"
+    if name != "auto" and n > args.dense_max_n:
+        return f"N > --dense-max-n {args.dense_max_n} (dense N x M matrix, cubic time)"
+    return None
+
+
+def run_instance(kind: str, n: int, args: argparse.Namespace) -> list[dict]:
+    rows, cols = near_square_grid(round(n * (1 + args.empty)))
+    points = make_points(kind, n, args.seed)
+    out = []
+    proof = None  # our certified bound, for every solver's cost: auto's own run or one more
+    for name in sorted(args.solvers, key=lambda s: s != "auto"):
+        row: dict = {"kind": kind, "n": n, "rows": rows, "cols": cols, "solver": name}
+        reason = skip_reason(name, n, args)
+        if reason:
+            out.append({**row, "skipped": reason})
+            continue
+        runs = [timed(solver_call(name, points, rows, cols)) for _ in range(args.repeats)]
+        result = runs[0][1]
+        if isinstance(result, Solution):
+            proof, result = result, result.node_of_point
+        proof = proof or solve_lattice(points, rows, cols)
+        scale = proof.lower_bound + n * cell_width(rows, cols) ** 2
+        cost = assignment_cost(points, np.asarray(result), rows, cols)
+        row |= {
+            "seconds": statistics.median(r[0] for r in runs),
+            "seconds_all": [r[0] for r in runs],
+            "peak_mib": peak_mib(name, kind, n, (rows, cols), args.seed) if args.memory else None,
+            "cost": cost,
+            "lower_bound": proof.lower_bound,
+            "certified": bool(cost - proof.lower_bound <= OPTIMALITY_RTOL * scale),
+        }
+        out.append(row)
+    for row in out:
+        for peer in ("scipy", "lapjv"):
+            mine = next((r for r in out if r["solver"] == "auto" and "seconds" in r), None)
+            theirs = next((r for r in out if r["solver"] == peer and "seconds" in r), None)
+            if mine and theirs and row is mine:
+                row[f"x_{peer}"] = theirs["seconds"] / mine["seconds"]
+    return out
+
+
+def first_call_seconds() -> float:
+    """Wall time of the first solve in this process: numba compiles or loads its cache."""
+    start = time.perf_counter()
+    solve_lattice(np.random.default_rng(0).random((300, 2)), 20, 20)
+    return time.perf_counter() - start
+
+
+# ---------------------------------------------------------------- report
+
+
+def format_table(rows: list[dict]) -> str:
+    head = (f"{'kind':7} {'N':>7} {'grid':>9} {'solver':6} {'median s':>9} {'x scipy':>8} "
+            f"{'x lapjv':>8} {'cost':>14} {'cert':>5} {'peak MiB':>9}")  # fmt: skip
+    lines = [head, "-" * len(head)]
+    for r in rows:
+        grid = f"{r['rows']}x{r['cols']}"
+        first = f"{r['kind']:7} {r['n']:>7} {grid:>9} {r['solver']:6}"
+        if "skipped" in r:
+            lines.append(f"{first} skipped: {r['skipped']}")
+            continue
+        ratios = [f"{r[k]:>8.1f}" if k in r else f"{'':>8}" for k in ("x_scipy", "x_lapjv")]
+        peak = f"{r['peak_mib']:>9.1f}" if r["peak_mib"] is not None else f"{'-':>9}"
+        lines.append(
+            f"{first} {r['seconds']:>9.3f} {ratios[0]} {ratios[1]} {r['cost']:>14.6f} "
+            f"{'yes' if r['certified'] else 'NO':>5} {peak}"
+        )
+    return "\n".join(lines)
+
+
+def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
+    ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    ap.add_argument("--sizes", default="2500,4900,10000,70000", help="comma-separated N")
+    ap.add_argument("--kinds", default=",".join(KINDS), help=f"comma-separated, of {KINDS}")
+    ap.add_argument("--solvers", default=",".join(SOLVERS), help=f"comma-separated, of {SOLVERS}")
+    ap.add_argument("--repeats", type=int, default=3, help="runs per solver and instance")
+    ap.add_argument("--dense-max-n", type=int, default=2500, help="largest N for scipy/lapjv")
+    ap.add_argument("--empty", type=float, default=0.0, help="extra share of empty cells")
+    ap.add_argument("--seed", type=int, default=0)
+    ap.add_argument(
+        "--no-memory",
+        dest="memory",
+        action="store_false",
+        help="skip the peak-memory runs (one fresh process per solver and instance)",
+    )
+    ap.add_argument("--out", type=Path, default=RESULTS / "assignment.json")
+    args = ap.parse_args(argv)
+    args.sizes = [int(s) for s in args.sizes.split(",")]
+    args.kinds = args.kinds.split(",")
+    args.solvers = args.solvers.split(",")
+    return args
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = parse_args(argv)
+    first = first_call_seconds()
+    print(f"first call (numba compile or cache load): {first:.2f} s")
+    rows: list[dict] = []
+    for kind in args.kinds:
+        for n in args.sizes:
+            rows += run_instance(kind, n, args)
+            print(format_table([r for r in rows if r["kind"] == kind and r["n"] == n]), flush=True)
+    print("\n" + format_table(rows))
+    args.out.parent.mkdir(parents=True, exist_ok=True)
+    report = {
+        "schema": "tsnegrid.benchmark.assignment",
+        "schema_version": 1,
+        "argv": sys.argv[1:] if argv is None else argv,
+        "machine": {"python": platform.python_version(), "processor": platform.machine()},
+        "first_call_seconds": first,
+        "results": rows,
+    }
+    args.out.write_text(json.dumps(report, indent=2) + "\n")
+    print(f"wrote {args.out}")
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

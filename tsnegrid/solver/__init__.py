@@ -1,0 +1,14 @@
+"""Our exact assignment solver for points onto a regular lattice (see :mod:`.multilevel`).
+
+One idea per module: :mod:`.pyramid` (max-pyramid branch and bound over the lattice),
+:mod:`.coarse` (coarse-to-fine potentials), :mod:`.graph` (the candidate graph),
+:mod:`.eps_auction` (scaled auction on the potentials), :mod:`.auction` (row reduction),
+:mod:`.sparse_lap` (shortest augmenting paths with a dummy hub), :mod:`.problem` (the state
+they share), :mod:`.certify` (the full-problem dual check) and :mod:`.multilevel` (the driver).
+"""
+
+from __future__ import annotations
+
+from tsnegrid.solver.multilevel import Solution, solve_lattice
+
+__all__ = ["Solution", "solve_lattice"]

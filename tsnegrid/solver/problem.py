@@ -1,0 +1,191 @@
+"""The sparse assignment problem of one lattice: candidate graph, matching and potentials.
+
+:class:`SparseProblem` owns the arrays that the numba kernels of :mod:`.sparse_lap` update in
+place. It is built from starting potentials (:meth:`SparseProblem.start`: candidate graph, scaled
+auction, row reduction, shortest augmenting paths), and repaired when certification finds pairs
+that violate dual feasibility on the full problem (:meth:`SparseProblem.repair`): the rows or
+columns involved are released, the edges added, and the rows matched again, warm.
+"""
+
+from __future__ import annotations
+
+import numba as nb
+import numpy as np
+from numpy.typing import NDArray
+
+from tsnegrid.solver.auction import row_reduction
+from tsnegrid.solver.eps_auction import scaled_auction
+from tsnegrid.solver.graph import (
+    Lattice,
+    csr_of_lists,
+    merge_edges,
+    pair_costs,
+    row_of_edges,
+    sort_rows,
+    sorted_assignment,
+    uncovered_column_edges,
+)
+from tsnegrid.solver.pyramid import build_pyramid, smallest_reduced
+from tsnegrid.solver.sparse_lap import DUMMY, FREE, augment_rows
+
+BID_BUDGET = 16  # zero-margin bids per free row before shortest augmenting paths take over
+AUCTION_EPS = (1.0, 0.01)  # first and last auction margin, in squared node spacings
+K_REVERSE = 8  # nearest points given to a node that no candidate list holds
+AUCTION_BUDGET = 100  # bids per point and auction phase before the phase gives up
+
+
+@nb.njit(cache=True)
+def _row_minima(rows, indptr, indices, costs, v, t, col_dummy):  # type: ignore[no-untyped-def]
+    """(len(rows),) min over each row's edges of ``c_ij - v_j``, and the column attaining it."""
+    best = np.full(len(rows), np.inf)
+    arg = np.full(len(rows), -1, dtype=np.int64)
+    for a in range(len(rows)):
+        i = rows[a]
+        for e in range(indptr[i], indptr[i + 1]):
+            j = indices[e]
+            val = costs[e] - (t if col_dummy[j] else v[j])
+            if val < best[a]:
+                best[a] = val
+                arg[a] = j
+    return best, arg
+
+
+def candidates(lat: Lattice, v: NDArray[np.float64], k: int) -> tuple[NDArray, NDArray]:
+    """CSR (indptr, indices) of each point's ``k`` best nodes under ``c_ij - v_j``."""
+    idx, _, counts = smallest_reduced(build_pyramid(v, lat.xs, lat.ys), lat.points, k)
+    return csr_of_lists(idx, counts)
+
+
+class SparseProblem:
+    """Candidate graph, matching and dual potentials of one ``rows x cols`` problem."""
+
+    def __init__(self, lat: Lattice, v: NDArray[np.float64], t: float, hub: NDArray[np.int64]):
+        self.lat = lat
+        self.v = v
+        self.tval = np.array([t])
+        self.hub_cols = hub
+        self.col_dummy = np.zeros(lat.m, dtype=np.bool_)
+        self.row4col = np.full(lat.m, FREE, dtype=np.int64)
+        self.col4row = np.full(lat.n, -1, dtype=np.int64)
+        self.u = np.zeros(lat.n)
+        self.indptr = np.zeros(lat.n + 1, dtype=np.int64)
+        self.indices = np.zeros(0, dtype=np.int64)
+        self.costs = np.zeros(0)
+        self.erow = np.zeros(0, dtype=np.int64)
+        self.skey = np.zeros(0)
+
+    @classmethod
+    def start(cls, lat: Lattice, v0: NDArray[np.float64], k: int) -> SparseProblem:
+        """Build the graph from ``v0`` (shape ``(M,)``), refine, match, then augment the rest.
+
+        Each point gets its ``k`` best nodes under ``v0`` plus its edge of a feasible sorting
+        assignment. A scaled auction then moves the potentials most of the way, cheaply.
+        """
+        v = v0 - v0.max()  # potentials are defined up to a constant; keep them near zero
+        feasible = sorted_assignment(lat)
+        indptr, indices = merge_edges(*candidates(lat, v, k), np.arange(lat.n), feasible, lat.m)
+        rows_add, cols_add = uncovered_column_edges(lat, indices, K_REVERSE)
+        indptr, indices = merge_edges(indptr, indices, rows_add, cols_add, lat.m)
+        costs = pair_costs(lat.px, lat.py, lat.xs, lat.ys, lat.cols, row_of_edges(indptr), indices)
+        held = np.zeros(0, dtype=np.int64)
+        if lat.m > 1:
+            h2 = lat.spacing**2
+            eps0, eps1 = AUCTION_EPS[0] * h2, AUCTION_EPS[1] * h2
+            owner = scaled_auction(indptr, indices, costs, v, eps0, eps1, AUCTION_BUDGET * lat.n)
+            held = np.flatnonzero(owner >= lat.n)
+        prob = cls._with_dummies(lat, v, feasible, held)
+        prob.set_edges(indptr, indices)
+        every = np.arange(lat.n, dtype=np.int64)
+        prob.u, _ = _row_minima(every, prob.indptr, prob.indices, prob.costs, prob.v, prob.t,
+                                prob.col_dummy)  # fmt: skip
+        prob.settle(every)
+        return prob
+
+    @classmethod
+    def _with_dummies(cls, lat: Lattice, v: NDArray, feasible: NDArray, held: NDArray):  # type: ignore[no-untyped-def]
+        """A problem whose ``M - n`` dummy rows hold the columns ``held`` by the auction's dummies.
+
+        (The columns of highest potential when the auction did not place all of them.) All
+        potentials are clipped to the dummy level ``t`` (lowering a potential keeps every
+        edge feasible), so every dummy-held column has the largest potential, as optimality
+        requires. The hub reaches them and the columns the feasible assignment leaves free.
+        """
+        n_dummy = lat.m - lat.n
+        if n_dummy == 0:
+            return cls(lat, v, float(v.max()), np.zeros(0, dtype=np.int64))
+        empty = held if len(held) == n_dummy else np.argsort(-v, kind="stable")[:n_dummy]
+        t = float(v[empty].min())
+        np.minimum(v, t, out=v)
+        hub = np.ones(lat.m, dtype=np.bool_)
+        hub[feasible] = False
+        hub[empty] = True
+        prob = cls(lat, v, t, np.flatnonzero(hub).astype(np.int64))
+        prob.col_dummy[empty] = True
+        prob.row4col[empty] = DUMMY
+        return prob
+
+    @property
+    def t(self) -> float:
+        """The potential shared by every dummy-held column (the dummy rows' dual is ``-t``)."""
+        return float(self.tval[0])
+
+    def set_edges(self, indptr: NDArray[np.int64], indices: NDArray[np.int64]) -> None:
+        """Install a new edge set (sorted by :meth:`rekey` before the next augmentation)."""
+        lat = self.lat
+        self.erow = row_of_edges(indptr)
+        self.costs = pair_costs(lat.px, lat.py, lat.xs, lat.ys, lat.cols, self.erow, indices)
+        self.indptr, self.indices = indptr, indices
+
+    def rekey(self) -> None:
+        """Sort each row's edges by ``c_ij - v_j`` under the current potentials."""
+        self.skey = self.costs - self.full_potentials()[self.indices]
+        sort_rows(self.indptr, self.indices, self.costs, self.skey)
+
+    def settle(self, free_rows: NDArray[np.int64]) -> None:
+        """Match ``free_rows``: cheap bids first, then exact shortest augmenting paths."""
+        graph = (self.indptr, self.indices, self.costs)
+        state = (self.u, self.v, self.t, self.col_dummy, self.row4col, self.col4row)
+        row_reduction(free_rows, graph, state, BID_BUDGET * len(free_rows))
+        self.rekey()
+        self.augment(np.flatnonzero(self.col4row < 0))
+
+    def augment(self, free_rows: NDArray[np.int64]) -> None:
+        graph = (self.indptr, self.indices, self.costs, self.erow, self.skey, self.hub_cols)
+        state = (self.u, self.v, self.tval, self.col_dummy, self.row4col, self.col4row)
+        failed = augment_rows(np.asarray(free_rows, dtype=np.int64), graph, state)
+        if failed:  # the sorted-assignment edges make this impossible; guard the invariant
+            raise RuntimeError(f"sparse assignment found no augmenting path for {failed} rows")
+
+    def full_potentials(self) -> NDArray[np.float64]:
+        """(M,) node potentials with the dummy-held columns at ``t``."""
+        return np.where(self.col_dummy, self.t, self.v)
+
+    def repair(self, rows: NDArray[np.int64], cols: NDArray[np.int64], hub: NDArray[np.int64]):  # type: ignore[no-untyped-def]
+        """Add the violating edges ``(rows[e], cols[e])`` and hub columns ``hub``; re-match warm.
+
+        Each violating pair is fixed on one side. Row side: the row is unmatched and its potential
+        recomputed over its edges, new ones included. Column side, when the column has more
+        violating pairs than the row (a stale high potential attracting many points): the column
+        potential is lowered until all its pairs are feasible and its holder is unmatched. A new
+        hub column is lowered to ``t`` the same way. Lowering a column potential only raises
+        other reduced costs, so all invariants hold again before the rows are re-matched.
+        """
+        lat = self.lat
+        by_col = np.bincount(cols, minlength=lat.m)[cols] > np.bincount(rows, minlength=lat.n)[rows]
+        by_col &= ~self.col_dummy[cols]  # dummy-held columns share t; fix those on the row side
+        cost = pair_costs(lat.px, lat.py, lat.xs, lat.ys, lat.cols, rows[by_col], cols[by_col])
+        lowered = self.v.copy()
+        np.minimum.at(lowered, cols[by_col], cost - self.u[rows[by_col]])
+        lowered[hub] = np.minimum(lowered[hub], self.t)
+        moved = np.flatnonzero(lowered < self.v)
+        self.v[moved] = lowered[moved]
+        self.hub_cols = np.union1d(self.hub_cols, hub).astype(np.int64)
+        owners = self.row4col[moved]
+        freed = np.union1d(rows[~by_col], owners[owners >= 0]).astype(np.int64)
+        if len(rows):
+            self.set_edges(*merge_edges(self.indptr, self.indices, rows, cols, lat.m))
+        self.row4col[self.col4row[freed]] = FREE
+        self.col4row[freed] = -1
+        self.u[freed], _ = _row_minima(freed, self.indptr, self.indices, self.costs, self.v,
+                                       self.t, self.col_dummy)  # fmt: skip
+        self.settle(freed)
