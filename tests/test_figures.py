@@ -116,3 +116,12 @@ def test_class_palette_has_one_distinct_colour_per_class():
     for n in (3, 15, 40):
         colors = figures.class_palette(n)(np.arange(n))
         assert len(np.unique(colors, axis=0)) == n
+
+
+def test_arrows_subsample_large_collections(monkeypatch):
+    monkeypatch.setattr(figures, "MAX_ARROWS", 10)
+    pts = np.random.default_rng(0).random((35, 2))
+    fig = figures.plot_arrows(pts, np.arange(35), 6, 6, np.zeros(35, dtype=np.int64), 1)
+    (q,) = _collections(fig, Quiver)
+    assert len(q.X) == 9
+    assert fig.axes[0].get_title().endswith("(1 in 4 of 35)")

@@ -5,6 +5,7 @@ intended change, rewrite the files with ``TSNEGRID_UPDATE_GOLDEN=1 python -m pyt
 tests/test_golden.py`` and commit them with the change.
 """
 
+import dataclasses
 import os
 from pathlib import Path
 
@@ -38,7 +39,9 @@ def _fixed_run() -> RunResult:
         source="image folder /data/pets",
         skipped=(SkippedFile("pets/# broken.png", "not an image (cannot identify image file)"),),
     )
-    assignment = assign_to_grid(points, rows, cols)
+    # fixed numbers, so that the pages do not follow the solver's last bits
+    solved = assign_to_grid(points, rows, cols, solver="scipy")
+    assignment = dataclasses.replace(solved, cost=0.42061764, lower_bound=0.42061764 - 2e-12)
     return RunResult(
         config=Config(images=Path("/data/pets"), grid=(rows, cols), seed=5, cache_dir=None),
         images=images,

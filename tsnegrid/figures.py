@@ -21,8 +21,10 @@ from PIL import Image
 from tsnegrid.grid import grid_nodes
 
 UNKNOWN_COLOR = (0.6, 0.6, 0.6, 1.0)
-#: Above this many items, the overlay and arrow figures draw an evenly spaced subsample.
+#: Above this many items, the overlay figure draws an evenly spaced subsample.
 MAX_DRAWN = 20_000
+#: Arrows cover more of the figure than images do: fewer stay legible (and the PNG small).
+MAX_ARROWS = 8_000
 
 
 def class_palette(n_classes: int) -> ListedColormap:
@@ -134,8 +136,11 @@ def plot_arrows(
     labels: NDArray[np.int64],
     n_classes: int,
 ) -> Figure:
-    """Figure 4: an arrow from each image's t-SNE position to its grid node, coloured by class."""
-    idx = _subsample(len(points))
+    """Figure 4: an arrow from each image's t-SNE position to its grid node, coloured by class.
+
+    Above ``MAX_ARROWS`` images an evenly spaced subsample is drawn and the title says so.
+    """
+    idx = _subsample(len(points), MAX_ARROWS)
     start = points[idx]
     end = grid_nodes(rows, cols)[node_of_point[idx]]
     title = (
@@ -247,9 +252,9 @@ def _square_figure(title: str, *, facecolor: str = "white") -> tuple[Figure, Axe
     return fig, ax
 
 
-def _subsample(n: int) -> NDArray[np.intp]:
-    """Every k-th index, k the smallest step that keeps at most ``MAX_DRAWN`` items."""
-    step = -(-n // MAX_DRAWN)
+def _subsample(n: int, most: int | None = None) -> NDArray[np.intp]:
+    """Every k-th index, k the smallest step that keeps at most ``most`` (``MAX_DRAWN``) items."""
+    step = -(-n // (MAX_DRAWN if most is None else most))
     return np.arange(0, n, step)
 
 

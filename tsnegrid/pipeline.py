@@ -70,7 +70,6 @@ class NamedFigure:
     """A figure and the stable name its file is saved under (``img/<key>.png``)."""
 
     key: str
-    caption: str
     figure: Figure | NDArray[np.uint8]
 
 
@@ -246,19 +245,14 @@ def _draw(
     pts, labels, names = embedding.points, images.labels, images.class_names
     rows, cols = assignment.rows, assignment.cols
     return (
-        NamedFigure("samples", "A sample of the images, one row per class",
-                    figures.plot_samples(images.pixels, labels, names)),
-        NamedFigure("scatter", "The t-SNE embedding, coloured by class",
-                    figures.plot_scatter(pts, labels, names)),
-        NamedFigure("overlay", "The images at their t-SNE positions",
-                    figures.plot_overlay(pts, images.pixels)),
-        NamedFigure("grid", "The grid nodes", figures.plot_grid(rows, cols)),
-        NamedFigure("arrows", "From t-SNE position to grid cell",
-                    figures.plot_arrows(pts, assignment.node_of_point, rows, cols, labels,
-                                        len(names))),
-        NamedFigure("map", "The final map", figures.mosaic_preview(mosaic)),
-        NamedFigure("displacement", "How far each image moved",
-                    plot_displacement_map(pts, assignment.node_of_point, rows, cols)),
-        NamedFigure("seams", "Feature distance between neighbouring cells",
-                    plot_seams(features, assignment.node_of_point, rows, cols)),
+        NamedFigure("samples", figures.plot_samples(images.pixels, labels, names)),
+        NamedFigure("scatter", figures.plot_scatter(pts, labels, names)),
+        NamedFigure("overlay", figures.plot_overlay(pts, images.pixels)),
+        NamedFigure("grid", figures.plot_grid(rows, cols)),
+        NamedFigure("arrows", figures.plot_arrows(pts, assignment.node_of_point, rows, cols,
+                                                  labels, len(names))),
+        NamedFigure("map", figures.mosaic_preview(mosaic)),
+        NamedFigure("displacement", plot_displacement_map(pts, assignment.node_of_point, rows,
+                                                          cols)),
+        NamedFigure("seams", plot_seams(features, assignment.node_of_point, rows, cols)),
     )  # fmt: skip

@@ -37,6 +37,8 @@ PAGES = (
     ("run", "Run details"),
 )  # fmt: skip
 TIMINGS_SCHEMA = "tsnegrid.timings"
+#: A page figure should load quickly: above this a photo-like image is saved as JPEG.
+PAGE_FIGURE_BYTES = 500_000
 SCHEMA_VERSION = 1
 #: Files that show stage times (so differ between otherwise identical runs).
 TIMED_FILES = frozenset({"timings.json", "timings.md", "index.md", "assignment.md"})
@@ -91,15 +93,24 @@ def figure_png(figure: Figure | NDArray[np.uint8]) -> bytes:
     return buf.getvalue()
 
 
-def hashed_name(stem: str, data: bytes) -> str:
+def hashed_name(stem: str, data: bytes, suffix: str = ".png") -> str:
     """``img/<stem>-<8 hex>.png``: content-hashed so a browser never shows a stale figure."""
-    return f"img/{stem}-{hashlib.sha256(data).hexdigest()[:8]}.png"
+    return f"img/{stem}-{hashlib.sha256(data).hexdigest()[:8]}{suffix}"
+
+
+def _figure_artifact(key: str, figure: Figure | NDArray[np.uint8]) -> Artifact:
+    """A page figure as PNG, or as JPEG when it is a photo-like image too big for the page."""
+    data = figure_png(figure)
+    if len(data) > PAGE_FIGURE_BYTES and not isinstance(figure, Figure):
+        buf = io.BytesIO()
+        Image.fromarray(figure).save(buf, format="JPEG", quality=88)
+        return Artifact(hashed_name(key, buf.getvalue(), ".jpg"), buf.getvalue())
+    return Artifact(hashed_name(key, data), data)
 
 
 def render_artifacts(result: RunResult, context: Mapping[str, Any]) -> list[Artifact]:
     """Every file of the report, as bytes (figures, data files, pages, manifest)."""
-    files = [Artifact(hashed_name(f.key, png), png)
-             for f, png in ((f, figure_png(f.figure)) for f in result.figures)]  # fmt: skip
+    files = [_figure_artifact(f.key, f.figure) for f in result.figures]
     full_map = figure_png(result.mosaic)
     files.append(Artifact(hashed_name("map-full", full_map), full_map))
     files.append(Artifact("layout.csv", layout_csv(result).encode()))
