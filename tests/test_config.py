@@ -49,3 +49,20 @@ def test_to_json_is_plain_values():
     data = Config(images=Path("x/y"), grid=(2, 3)).to_json()
     assert data["images"] == "x/y"
     assert data["grid"] == [2, 3]
+
+
+def test_public_names_resolve_lazily():
+    import subprocess
+    import sys
+
+    import tsnegrid
+
+    for name in tsnegrid.__all__:
+        assert getattr(tsnegrid, name) is not None
+    with pytest.raises(AttributeError, match="no attribute 'nope'"):
+        _ = tsnegrid.nope
+    light = subprocess.run(
+        [sys.executable, "-c", "import sys, tsnegrid.config; print('numba' in sys.modules)"],
+        capture_output=True, text=True, check=True,
+    )  # fmt: skip
+    assert light.stdout.strip() == "False"

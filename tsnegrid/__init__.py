@@ -13,14 +13,27 @@ The stages, each usable on its own::
 
 from __future__ import annotations
 
+import importlib
+
 __version__ = "0.1.0"
 
-from tsnegrid.assignment import SOLVERS, GridAssignment, assign_to_grid
-from tsnegrid.config import Config
-from tsnegrid.datasets import ImageSet, load_dataset, load_image_folder, sample_images
-from tsnegrid.embedding import Embedding, embed_tsne, pixel_features, reduce_pca
-from tsnegrid.grid import grid_nodes, near_square_grid
-from tsnegrid.metrics import LayoutQuality, evaluate_layout
+# Where each public name lives; imported on first use (PEP 562), so that ``import tsnegrid.config``
+# and ``python generate.py --help`` do not pay for numba, scikit-learn and matplotlib.
+_HOMES = {
+    "SOLVERS": "assignment", "GridAssignment": "assignment", "assign_to_grid": "assignment",
+    "Config": "config", "ImageSet": "datasets", "load_dataset": "datasets",
+    "load_image_folder": "datasets", "sample_images": "datasets", "Embedding": "embedding",
+    "embed_tsne": "embedding", "pixel_features": "embedding", "reduce_pca": "embedding",
+    "grid_nodes": "grid", "near_square_grid": "grid", "LayoutQuality": "metrics",
+    "evaluate_layout": "metrics",
+}  # fmt: skip
+
+
+def __getattr__(name: str) -> object:
+    if name not in _HOMES:
+        raise AttributeError(f"module 'tsnegrid' has no attribute {name!r}")
+    return getattr(importlib.import_module(f"tsnegrid.{_HOMES[name]}"), name)
+
 
 __all__ = [
     "SOLVERS",
