@@ -108,8 +108,21 @@ def test_mosaic_preview_scales_by_whole_factors_or_down(shape, expected):
 
 def test_samples_show_a_row_per_class(blobs):
     fig = figures.plot_samples(blobs.pixels, blobs.labels, blobs.class_names, per_class=4)
-    assert len(fig.axes) == 3 * 4
-    assert [fig.axes[i * 4].get_ylabel() for i in range(3)] == list(blobs.class_names)
+    (ax,) = fig.axes
+    assert [t.get_text() for t in ax.get_yticklabels()] == list(blobs.class_names)
+    (image,) = ax.images
+    assert image.get_array().shape == (3 * 8 + 2 * 2, 4 * 8 + 3 * 2)
+
+
+def test_sample_sheet_places_each_image_in_its_row_and_column():
+    pixels = np.arange(1, 5, dtype=np.uint8)[:, None, None] * np.ones((4, 2, 2), np.uint8)
+    sheet = figures.compose_sheet(pixels, [np.array([0, 1]), np.array([3])], per_row=2)
+    assert sheet.shape == (2 * 2 + 2, 2 * 2 + 2)
+    assert np.all(sheet[0:2, 0:2] == 1)
+    assert np.all(sheet[0:2, 4:6] == 2)
+    assert np.all(sheet[4:6, 0:2] == 4)
+    assert np.all(sheet[4:6, 4:6] == 255)  # no image: white
+    assert np.all(sheet[2:4] == 255)  # the gap between rows
 
 
 def test_class_palette_has_one_distinct_colour_per_class():

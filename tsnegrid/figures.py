@@ -191,20 +191,43 @@ def plot_samples(
     pixels: NDArray[np.uint8], labels: NDArray[np.int64], class_names: tuple[str, ...],
     *, per_class: int = 8,
 ) -> Figure:  # fmt: skip
-    """A sample of the images: one row per class (or one block when there are no labels)."""
+    """A sample of the images: one row per class (or one block when there are no labels).
+
+    The rows are composed into one image (one ``imshow``, labelled by class on the y axis), so
+    the figure costs the same for 3 classes or 100.
+    """
     groups = _sample_groups(labels, class_names, per_class)
-    n_rows = len(groups)
-    fig = Figure(figsize=(per_class * 0.8 + 1.6, n_rows * 0.8 + 0.3), dpi=100)
-    for row, (name, members) in enumerate(groups):
-        for col, i in enumerate(members):
-            ax = fig.add_subplot(n_rows, per_class, row * per_class + col + 1)
-            ax.imshow(pixels[i], cmap="gray" if pixels.ndim == 3 else None, vmin=0, vmax=255)
-            ax.set_xticks([])
-            ax.set_yticks([])
-            if col == 0:
-                ax.set_ylabel(name, rotation=0, ha="right", va="center", fontsize=8)
-    fig.subplots_adjust(left=0.2, right=0.98, top=0.98, bottom=0.02, wspace=0.05, hspace=0.05)
+    sheet = compose_sheet(pixels, [members for _, members in groups], per_class)
+    h = pixels.shape[1] + _SHEET_GAP
+    fig = Figure(figsize=(per_class * 0.8 + 1.6, len(groups) * 0.8 + 0.3), dpi=100)
+    ax = fig.add_subplot()
+    ax.imshow(sheet, cmap="gray" if sheet.ndim == 2 else None, vmin=0, vmax=255,
+              interpolation="nearest")  # fmt: skip
+    ax.set_xticks([])
+    ax.set_yticks([r * h + pixels.shape[1] / 2 for r in range(len(groups))],
+                  [name for name, _ in groups], fontsize=8)  # fmt: skip
+    ax.tick_params(length=0)
+    for spine in ax.spines.values():
+        spine.set_visible(False)
+    fig.set_layout_engine("constrained")
     return fig
+
+
+_SHEET_GAP = 2  # white pixels between the images of the sample sheet
+
+
+def compose_sheet(
+    pixels: NDArray[np.uint8], rows: list[NDArray[np.intp]], per_row: int
+) -> NDArray[np.uint8]:
+    """The images ``rows[r][c]`` side by side on a white sheet, ``_SHEET_GAP`` pixels apart."""
+    h, w = pixels.shape[1:3]
+    shape = (len(rows) * (h + _SHEET_GAP) - _SHEET_GAP, per_row * (w + _SHEET_GAP) - _SHEET_GAP)
+    sheet = np.full((*shape, *pixels.shape[3:]), 255, dtype=np.uint8)
+    for r, members in enumerate(rows):
+        for c, i in enumerate(members[:per_row]):
+            top, left = r * (h + _SHEET_GAP), c * (w + _SHEET_GAP)
+            sheet[top : top + h, left : left + w] = pixels[i]
+    return sheet
 
 
 def _sample_groups(
