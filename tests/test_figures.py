@@ -111,7 +111,9 @@ def test_samples_show_a_row_per_class(blobs):
     (ax,) = fig.axes
     assert [t.get_text() for t in ax.get_yticklabels()] == list(blobs.class_names)
     (image,) = ax.images
-    assert image.get_array().shape == (3 * 8 + 2 * 2, 4 * 8 + 3 * 2)
+    array = image.get_array()
+    assert array is not None
+    assert array.shape == (3 * 8 + 2 * 2, 4 * 8 + 3 * 2)
 
 
 def test_sample_sheet_places_each_image_in_its_row_and_column():
