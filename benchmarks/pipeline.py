@@ -4,10 +4,11 @@
     python benchmarks/pipeline.py --sizes 2500 --repeats 3
 
 Each run is a fresh subprocess (so peak memory is the run's own): ours is ``generate.py`` with
-the cache off; the reference is the src-d notebook's recipe, rebuilt here (scikit-learn's PCA and
-Barnes-Hut t-SNE, lapjv on the dense cost matrix scaled to 100,000, and matplotlib figures that
-draw every image as an ``AnnotationBbox``). It prints per-stage seconds, peak memory and the
-end-to-end ratio, and writes everything to ``benchmarks/results/pipeline.json``.
+the cache off; the reference is the src-d notebook's recipe, rebuilt here: scikit-learn's PCA and
+Barnes-Hut t-SNE, lapjv on the dense cost matrix scaled to 100,000, and the notebook's five
+matplotlib figures drawn its way (every image an ``AnnotationBbox``, every move an arrow). It
+prints per-stage seconds, peak memory and the end-to-end ratio, and writes everything to
+``benchmarks/results/pipeline.json``.
 """
 
 from __future__ import annotations
@@ -27,9 +28,10 @@ ROOT = Path(__file__).resolve().parent.parent
 RESULTS = ROOT / "benchmarks" / "results"
 
 
-def run_ours(n: int, out: Path) -> dict[str, Any]:
+def run_ours(n: int, out: Path, tsne_iter: int) -> dict[str, Any]:
     """``generate.py`` on ``n`` Fashion-MNIST images; stage seconds from its timings.json."""
     size = ["--all"] if n >= 70_000 else ["--n", str(n)]
+    size += ["--tsne-iter", str(tsne_iter)]
     start = time.perf_counter()
     subprocess.run(
         [sys.executable, "generate.py", "--dataset", "fashion-mnist", *size, "--no-cache",
@@ -56,12 +58,8 @@ def run_reference(n: int) -> dict[str, Any]:
 
 def reference_recipe(n: int) -> dict[str, Any]:
     """PCA, scikit-learn t-SNE, lapjv and AnnotationBbox figures, timed stage by stage."""
-    import io
-
     import lapjv
     import numpy as np
-    from matplotlib.figure import Figure
-    from matplotlib.offsetbox import AnnotationBbox, OffsetImage
     from sklearn.decomposition import PCA
     from sklearn.manifold import TSNE
 
@@ -93,15 +91,47 @@ def reference_recipe(n: int) -> dict[str, Any]:
     cost = cost * (100_000 / cost.max())
     _, col_of_row, _ = lapjv.lapjv(cost)
     lap("assignment")
-    for positions in (emb, nodes[col_of_row[:n]]):
-        fig = Figure(figsize=(12, 12))
-        ax = fig.add_subplot()
-        for (px, py), img in zip(positions, images.pixels, strict=True):
-            box = AnnotationBbox(OffsetImage(img, zoom=0.4, cmap="gray"), (px, py), frameon=False)
-            ax.add_artist(box)
-        fig.savefig(io.BytesIO(), format="png")
+    _notebook_figures(emb, nodes[col_of_row[:n]], nodes, images.pixels, images.labels)
     lap("figures")
     return {"stages": stages, "peak_mib": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024}
+
+
+def _notebook_figures(emb: Any, cells: Any, nodes: Any, pixels: Any, labels: Any) -> None:
+    """The notebook's five figures, drawn its way: one artist per image or arrow."""
+    import io
+
+    from matplotlib import colormaps
+    from matplotlib.figure import Figure
+    from matplotlib.offsetbox import AnnotationBbox, OffsetImage
+
+    cmap = colormaps["tab10"]
+
+    def save(fig: Figure) -> None:
+        fig.savefig(io.BytesIO(), format="png")
+
+    def images_at(positions: Any, background: str) -> None:
+        fig = Figure(figsize=(12, 12), facecolor=background)
+        ax = fig.add_subplot(facecolor=background)
+        for (px, py), img in zip(positions, pixels, strict=True):
+            box = OffsetImage(img, zoom=0.4, cmap="gray")
+            ax.add_artist(AnnotationBbox(box, (px, py), frameon=False))
+        save(fig)
+
+    fig = Figure(figsize=(10, 10))
+    ax = fig.add_subplot()
+    fig.colorbar(ax.scatter(emb[:, 0], emb[:, 1], c=labels, cmap="tab10", s=8), ax=ax)
+    save(fig)
+    images_at(emb, "black")
+    fig = Figure(figsize=(10, 10))
+    fig.add_subplot().scatter(nodes[:, 0], nodes[:, 1], s=2, color="black")
+    save(fig)
+    fig = Figure(figsize=(10, 10))
+    ax = fig.add_subplot()
+    for start, end, label in zip(emb, cells, labels, strict=True):
+        ax.arrow(start[0], start[1], end[0] - start[0], end[1] - start[1],
+                 head_length=0.005, head_width=0.005, color=cmap(label))  # fmt: skip
+    save(fig)
+    images_at(cells, "white")
 
 
 def main() -> None:
@@ -110,6 +140,8 @@ def main() -> None:
     parser.add_argument("--repeats", type=int, default=1, help="runs per size (median kept)")
     parser.add_argument("--reference", type=int, help=argparse.SUPPRESS)
     parser.add_argument("--no-reference", action="store_true", help="skip the notebook's recipe")
+    parser.add_argument("--tsne-iter", type=int, default=1000,
+                        help="our t-SNE iterations (default 1000, as the notebook's)")  # fmt: skip
     args = parser.parse_args()
     if args.reference:
         print(json.dumps(reference_recipe(args.reference)))
@@ -117,8 +149,10 @@ def main() -> None:
     rows = []
     with tempfile.TemporaryDirectory() as tmp:
         for n in args.sizes:
-            ours = [run_ours(n, Path(tmp) / f"run-{n}-{i}") for i in range(args.repeats)]
-            row: dict[str, Any] = {"n": n, "ours": _median(ours)}
+            ours = [
+                run_ours(n, Path(tmp) / f"run-{n}-{i}", args.tsne_iter) for i in range(args.repeats)
+            ]
+            row: dict[str, Any] = {"n": n, "tsne_iter": args.tsne_iter, "ours": _median(ours)}
             if n <= 2500 and not args.no_reference:
                 row["reference"] = _median([run_reference(n) for _ in range(args.repeats)])
             rows.append(row)
