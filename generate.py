@@ -215,7 +215,8 @@ def generate(argv: list[str]) -> int:
     print(
         f"tsnegrid: wrote {len(files)} files to {config.out}/: {result.plan.n_images:,} images "
         f"on {a.rows}x{a.cols}, cost {a.cost:.6g}"
-        f"{' (proven optimal)' if a.optimal else ''}; now run: mkdocs serve",
+        f"{' (proven optimal)' if a.optimal else ''}"
+        f"{'; now run: mkdocs serve' if config.out == Path('docs') else ''}",
         file=sys.stderr,
     )
     return 0
