@@ -20,7 +20,7 @@ from tsnegrid.assignment import (
 )
 from tsnegrid.errors import UsageError
 from tsnegrid.grid import cell_width, grid_nodes
-from tsnegrid.solver import solve_lattice
+from tsnegrid.solver import problem, solve_lattice
 
 
 def optimum(points: NDArray[np.float64], rows: int, cols: int) -> float:
@@ -84,6 +84,24 @@ def test_auto_matches_scipy_on_many_instances(n: int, rows: int, cols: int, kind
         assert result.optimal
         assert abs(result.cost - best) <= tolerance(best, n, rows, cols)
         assert result.lower_bound == pytest.approx(best, rel=1e-9, abs=1e-9)
+
+
+@pytest.mark.parametrize(("n", "rows", "cols"), SHAPES[::2])
+@pytest.mark.parametrize("kind", KINDS)
+def test_implicit_auction_path_matches_scipy(
+    n: int, rows: int, cols: int, kind: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The auction on the full implicit problem (run where the sparse one stalls), forced."""
+    monkeypatch.setattr(problem, "STALL_SHARE", -1.0)
+    monkeypatch.setattr(problem, "STALL_MIN", -1)
+    for seed in range(3):
+        rng = np.random.default_rng([seed, n, rows, cols, KINDS.index(kind), 7])
+        points = make(kind, rng, n, rows, cols)
+        result = assign_to_grid(points, rows, cols)
+        check_invariants(result, points, rows, cols)
+        best = optimum(points, rows, cols)
+        assert result.optimal
+        assert abs(result.cost - best) <= tolerance(best, n, rows, cols)
 
 
 @pytest.mark.parametrize(("n", "rows", "cols"), [(4, 2, 2), (5, 2, 3), (6, 2, 3), (3, 1, 4),

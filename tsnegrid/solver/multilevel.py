@@ -2,8 +2,9 @@
 
 1. Solve a half-resolution problem (recursively) and interpolate its node potentials.
 2. Give each point its ``K_CANDIDATES`` best nodes under ``c_ij - v_j`` plus one edge of a
-   feasible sorting-based assignment; refine the potentials by a scaled auction, then solve the
-   sparse problem exactly (row reduction, then shortest augmenting paths, all warm).
+   feasible sorting-based assignment; refine the potentials by a scaled auction (on the full
+   implicit problem where the sparse one stalls: tight clusters, see :mod:`.implicit_auction`),
+   then solve the sparse problem exactly (row reduction, then shortest augmenting paths, warm).
 3. Certify over the full ``n x M`` problem; add the violating pairs and re-solve warm until none
    is left. The returned lower bound comes from the final potentials, so it holds regardless.
 """
@@ -48,27 +49,29 @@ def solve_lattice(points: NDArray[np.float64], rows: int, cols: int) -> Solution
     Solution whose ``lower_bound`` comes from potentials feasible for the full problem; the
     assignment is optimal when its cost reaches the bound (see :func:`certify`).
     """
-    return _solve(points, axis_coords(cols), axis_coords(rows))
+    return _solve(points, axis_coords(cols), axis_coords(rows))[0]
 
 
 def _solve(points: NDArray[np.float64], xs: NDArray[np.float64], ys: NDArray[np.float64]):  # type: ignore[no-untyped-def]
+    """(Solution, whether the implicit auction ran) of one level, coarser levels first."""
     lat = Lattice.of(points, xs, ys)
-    v0 = _starting_potentials(points, xs, ys)
-    prob = SparseProblem.start(lat, v0, min(K_CANDIDATES, lat.m))
+    v0, implicit = _starting_potentials(points, xs, ys)
+    # Where the coarse level's sparse auction stalled, this level's would too: skip it.
+    prob = SparseProblem.start(lat, v0, min(K_CANDIDATES, lat.m), implicit)
     cert, rounds = _certify_until_clean(prob)
     node = prob.col4row.astype(np.intp)
-    return Solution(node, cert.u_star, cert.v, cert.lower_bound, rounds)
+    return Solution(node, cert.u_star, cert.v, cert.lower_bound, rounds), prob.implicit
 
 
-def _starting_potentials(points: NDArray, xs: NDArray, ys: NDArray) -> NDArray[np.float64]:
+def _starting_potentials(points: NDArray, xs: NDArray, ys: NDArray) -> tuple[NDArray, bool]:
     m = len(xs) * len(ys)
     if m <= BASE_NODES:
-        return np.zeros(m)
+        return np.zeros(m), False
     xs_c, ys_c = coarse_axis(xs), coarse_axis(ys)
     m_coarse = len(xs_c) * len(ys_c)
     n_keep = max(1, min(m_coarse, round(len(points) * m_coarse / m)))
-    sol = _solve(subsample(points, n_keep), xs_c, ys_c)
-    return interpolate(sol.v, (xs_c, ys_c), (xs, ys))
+    sol, implicit = _solve(subsample(points, n_keep), xs_c, ys_c)
+    return interpolate(sol.v, (xs_c, ys_c), (xs, ys)), implicit
 
 
 def _certify_until_clean(prob: SparseProblem) -> tuple[Certificate, int]:

@@ -25,6 +25,7 @@ from tsnegrid.solver.graph import (
     sorted_assignment,
     uncovered_column_edges,
 )
+from tsnegrid.solver.implicit_auction import implicit_auction
 from tsnegrid.solver.pyramid import build_pyramid, smallest_reduced
 from tsnegrid.solver.sparse_lap import DUMMY, FREE, augment_rows
 
@@ -32,6 +33,12 @@ BID_BUDGET = 16  # zero-margin bids per free row before shortest augmenting path
 AUCTION_EPS = (1.0, 0.01)  # first and last auction margin, in squared node spacings
 K_REVERSE = 8  # nearest points given to a node that no candidate list holds
 AUCTION_BUDGET = 100  # bids per point and auction phase before the phase gives up
+STALL_SHARE = 1e-3  # rows the sparse auction may leave waiting before the implicit one runs
+STALL_MIN = 10  # ... and at least this many (a few stuck rows are cheap to augment)
+K_IMPLICIT = 96  # nodes cached per point by the implicit auction (fewer searches)
+K_SETTLED = 24  # candidates per point under its (accurate) potentials
+IMPLICIT_EPS0 = 4.0  # its first margin, in squared node spacings (it starts from rougher prices)
+IMPLICIT_FACTOR = 10.0  # its margin shrinks this much per phase (4, 0.4, 0.04: fewer, cheaper)
 
 
 @nb.njit(cache=True)
@@ -48,6 +55,45 @@ def _row_minima(rows, indptr, indices, costs, v, t, col_dummy):  # type: ignore[
                 best[a] = val
                 arg[a] = j
     return best, arg
+
+
+def _graph(lat: Lattice, v: NDArray, k: int, feasible: NDArray, own: NDArray | None = None):  # type: ignore[no-untyped-def]
+    """CSR of each point's ``k`` best nodes under ``v``, its ``feasible`` node, its ``own`` node
+    (where not -1) and the edges that reach the nodes no list covers."""
+    indptr, indices = merge_edges(*candidates(lat, v, k), np.arange(lat.n), feasible, lat.m)
+    if own is not None:
+        rows = np.flatnonzero(own >= 0)
+        indptr, indices = merge_edges(indptr, indices, rows, own[rows], lat.m)
+    rows_add, cols_add = uncovered_column_edges(lat, indices, K_REVERSE)
+    return merge_edges(indptr, indices, rows_add, cols_add, lat.m)
+
+
+def _refine(lat: Lattice, v: NDArray, k: int, feasible: NDArray, implicit: bool):  # type: ignore[no-untyped-def]
+    """Potentials from the sparse auction, or where it stalls (or ``implicit``), the implicit one.
+
+    Returns the potentials, (M,) the auction's row of each node (-1: none, ``n`` and up: dummy
+    rows), the candidate graph under the new potentials, and whether the implicit auction ran.
+    A stall (more than ``STALL_SHARE`` of the rows, and more than ``STALL_MIN``, left waiting)
+    means that the candidate lists miss the nodes a cluster needs; the sparse auction's prices
+    are then far off, so the implicit auction starts again from ``v``.
+    """
+    h2 = lat.spacing**2
+    eps0, eps1 = AUCTION_EPS[0] * h2, AUCTION_EPS[1] * h2
+    budget = AUCTION_BUDGET * lat.n
+    if not implicit:
+        indptr, indices = _graph(lat, v, k, feasible)
+        costs = pair_costs(lat.px, lat.py, lat.xs, lat.ys, lat.cols, row_of_edges(indptr), indices)
+        sparse_v = v.copy()
+        owner = scaled_auction(indptr, indices, costs, sparse_v, eps0, eps1, budget)
+        if np.count_nonzero(owner < 0) <= max(STALL_MIN, STALL_SHARE * len(owner)):
+            return sparse_v, owner, (indptr, indices), False
+    v, owner = implicit_auction(
+        lat, v, K_IMPLICIT, IMPLICIT_EPS0 * h2, eps1, budget, IMPLICIT_FACTOR
+    )
+    own = np.full(lat.n, -1, dtype=np.int64)  # the auction's node of each point, kept as an edge
+    real = np.flatnonzero((owner >= 0) & (owner < lat.n))
+    own[owner[real]] = real
+    return v, owner, _graph(lat, v, min(k, K_SETTLED), feasible, own), True
 
 
 def candidates(lat: Lattice, v: NDArray[np.float64], k: int) -> tuple[NDArray, NDArray]:
@@ -73,27 +119,29 @@ class SparseProblem:
         self.costs = np.zeros(0)
         self.erow = np.zeros(0, dtype=np.int64)
         self.skey = np.zeros(0)
+        self.implicit = False  # whether the implicit auction refined the starting potentials
 
     @classmethod
-    def start(cls, lat: Lattice, v0: NDArray[np.float64], k: int) -> SparseProblem:
+    def start(
+        cls, lat: Lattice, v0: NDArray[np.float64], k: int, implicit: bool = False
+    ) -> SparseProblem:
         """Build the graph from ``v0`` (shape ``(M,)``), refine, match, then augment the rest.
 
         Each point gets its ``k`` best nodes under ``v0`` plus its edge of a feasible sorting
-        assignment. A scaled auction then moves the potentials most of the way, cheaply.
+        assignment. A scaled auction then moves the potentials most of the way, cheaply (on the
+        full implicit problem where the sparse one stalls or ``implicit`` asks, see
+        :func:`_refine`).
         """
         v = v0 - v0.max()  # potentials are defined up to a constant; keep them near zero
         feasible = sorted_assignment(lat)
-        indptr, indices = merge_edges(*candidates(lat, v, k), np.arange(lat.n), feasible, lat.m)
-        rows_add, cols_add = uncovered_column_edges(lat, indices, K_REVERSE)
-        indptr, indices = merge_edges(indptr, indices, rows_add, cols_add, lat.m)
-        costs = pair_costs(lat.px, lat.py, lat.xs, lat.ys, lat.cols, row_of_edges(indptr), indices)
         held = np.zeros(0, dtype=np.int64)
         if lat.m > 1:
-            h2 = lat.spacing**2
-            eps0, eps1 = AUCTION_EPS[0] * h2, AUCTION_EPS[1] * h2
-            owner = scaled_auction(indptr, indices, costs, v, eps0, eps1, AUCTION_BUDGET * lat.n)
+            v, owner, (indptr, indices), implicit = _refine(lat, v, k, feasible, implicit)
             held = np.flatnonzero(owner >= lat.n)
+        else:
+            indptr, indices = _graph(lat, v, k, feasible)
         prob = cls._with_dummies(lat, v, feasible, held)
+        prob.implicit = implicit
         prob.set_edges(indptr, indices)
         every = np.arange(lat.n, dtype=np.int64)
         prob.u, _ = _row_minima(every, prob.indptr, prob.indices, prob.costs, prob.v, prob.t,
