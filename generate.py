@@ -105,7 +105,11 @@ def build_parser() -> argparse.ArgumentParser:
     algo.add_argument("--pca", type=int, default=100, metavar="N", help="PCA dimensions")
     algo.add_argument("--perplexity", type=float, default=30.0, help="t-SNE perplexity")
     algo.add_argument(
-        "--tsne-iter", type=int, default=1000, metavar="N", help="t-SNE iterations (at least 250)"
+        "--tsne-iter",
+        type=int,
+        metavar="N",
+        help="t-SNE iterations, at least 250 (default: openTSNE 750, sklearn 1000; "
+        "500 is a fast preset)",
     )
     algo.add_argument(
         "--tsne",

@@ -99,3 +99,22 @@ def test_progress_reports_both_phases_and_does_not_change_the_result():
     assert seen[0] < 0.2
     assert seen[-1] == pytest.approx(1.0)
     assert any(f > 250 / 400 for f in seen)  # the second phase counts on from the first
+
+
+@pytest.mark.parametrize(("engine", "expected"), [("opentsne", 750), ("sklearn", 1000)])
+def test_each_engine_runs_its_own_default_iterations(monkeypatch, engine, expected):
+    from tsnegrid import embedding
+
+    seen = {}
+
+    def fake(features, *, perplexity, seed, max_iter, threads, **_):
+        seen["max_iter"] = max_iter
+        return np.random.default_rng(0).random((len(features), 2))
+
+    monkeypatch.setattr(embedding, f"_{'opentsne' if engine == 'opentsne' else 'sklearn_tsne'}",
+                        fake)  # fmt: skip
+    embed_tsne(np.random.default_rng(0).random((20, 3)), perplexity=5, seed=0, engine=engine)
+    assert seen["max_iter"] == expected
+    embed_tsne(np.random.default_rng(0).random((20, 3)), perplexity=5, seed=0, engine=engine,
+               max_iter=300)  # fmt: skip
+    assert seen["max_iter"] == 300

