@@ -100,3 +100,12 @@ def test_a_rerun_reuses_stages_whose_inputs_did_not_change(tmp_path):
                                                                       "computed")  # fmt: skip
     forced = run(small_config(tmp_path / "out", n_images=60, cache_dir=cache, force=True))
     assert {t.status for t in forced.timings} == {"computed"}
+
+
+def test_an_unwritable_cache_costs_time_not_the_run(tmp_path):
+    blocker = tmp_path / "file"
+    blocker.write_text("x")
+    policy = CachePolicy(root=blocker / "cache")  # a folder below a file cannot be made
+    value, outcome = cached(policy, "s", {}, lambda: np.ones(2), np.ndarray, _clock())
+    assert outcome.status == "computed"
+    assert value.tolist() == [1.0, 1.0]

@@ -148,13 +148,16 @@ def _store(path: Path, value: Any, seconds: float) -> None:
     payload: dict[str, Any] = {**arrays, _META: np.frombuffer(json.dumps(meta).encode(), np.uint8)}
     try:
         path.parent.mkdir(parents=True, exist_ok=True)
-        fd, tmp = tempfile.mkstemp(prefix=path.stem, suffix=".tmp", dir=path.parent)
+        fd, name = tempfile.mkstemp(prefix=path.stem, suffix=".tmp", dir=path.parent)
+    except OSError:
+        return  # a cache that cannot be written only costs time on the next run
+    tmp = Path(name)
+    try:
         with os.fdopen(fd, "wb") as f:
             np.savez(f, **payload)
-        Path(tmp).replace(path)
+        tmp.replace(path)
     except OSError:
-        # A cache that cannot be written only costs time on the next run; never fail for it.
-        Path(tmp).unlink(missing_ok=True) if "tmp" in locals() else None
+        tmp.unlink(missing_ok=True)
 
 
 def _load(path: Path, kind: type[T]) -> tuple[T, float] | None:
