@@ -342,3 +342,16 @@ def test_shared_feature_candidates_give_the_same_scores():
     np.testing.assert_array_equal(alone.np_grid, shared.np_grid)
     assert alone.np_embedding is not None and shared.np_embedding is not None
     np.testing.assert_array_equal(alone.np_embedding, shared.np_embedding)
+
+
+def test_quality_stage_reports_progress_in_four_steps():
+    from tsnegrid.quality import assess_quality
+
+    rng = np.random.default_rng(2)
+    feats = rng.normal(size=(30, 4))
+    seen: list[float] = []
+    report = assess_quality(feats, rng.random((30, 2)), rng.permutation(36)[:30],
+                            np.zeros(30, dtype=np.int64), 6, 6, seed=0,
+                            progress=seen.append)  # fmt: skip
+    assert seen == [0.25, 0.5, 0.75, 1.0]
+    assert [s.name for s in report.layouts] == ["t-SNE + LAP", "random", "sorted"]

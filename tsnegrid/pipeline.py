@@ -191,7 +191,8 @@ def run(
     )  # fmt: skip
     with timer.stage("quality"):
         quality = assess_quality(features, embedding.points, assignment.node_of_point,
-                                 images.labels, plan.rows, plan.cols, seed=config.seed)  # fmt: skip
+                                 images.labels, plan.rows, plan.cols, seed=config.seed,
+                                 progress=_partial(on_progress, "quality"))  # fmt: skip
     with timer.stage("figures"):
         mosaic = figures.compose_mosaic(images.pixels, assignment.node_of_point, plan.rows,
                                         plan.cols)  # fmt: skip

@@ -14,6 +14,7 @@ import numpy as np
 from numpy.typing import NDArray
 
 from tsnegrid.baselines import random_layout, sorted_layout
+from tsnegrid.embedding import Progress
 from tsnegrid.metrics import (
     LayoutQuality,
     evaluate_layout,
@@ -52,8 +53,13 @@ def assess_quality(
     cols: int,
     *,
     seed: int,
+    progress: Progress | None = None,
 ) -> QualityReport:
-    """Score the layout and the random and sorted baselines (features: the PCA features)."""
+    """Score the layout and the random and sorted baselines (features: the PCA features).
+
+    ``progress`` is called with the fraction done after each of the four steps (the shared
+    neighbour search, then each arrangement).
+    """
     n = len(features)
     if n < 2:
         return QualityReport(())  # every measure compares an image with others
@@ -65,13 +71,15 @@ def assess_quality(
          sorted_layout(features, rows, cols), None),
     )  # fmt: skip
     # The feature-space neighbour search is the slow part; all three layouts share it.
+    report = progress or (lambda fraction: None)
     shared = nearest_candidates(features, max(layout_ks(n)))
-    scored = [
-        ScoredLayout(name, text, nodes,
-                     evaluate_layout(features, pts, nodes, known, rows, cols, seed=seed,
-                                     feature_candidates=shared))
-        for name, text, nodes, pts in arrangements
-    ]  # fmt: skip
+    report(1 / 4)
+    scored = []
+    for step, (name, text, nodes, pts) in enumerate(arrangements, start=2):
+        quality = evaluate_layout(features, pts, nodes, known, rows, cols, seed=seed,
+                                  feature_candidates=shared)  # fmt: skip
+        scored.append(ScoredLayout(name, text, nodes, quality))
+        report(step / 4)
     return QualityReport(tuple(scored))
 
 
