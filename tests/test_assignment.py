@@ -53,6 +53,18 @@ def make(kind: str, rng: np.random.Generator, n: int, rows: int, cols: int) -> N
     raise AssertionError(kind)
 
 
+def check_against_scipy(
+    points: NDArray[np.float64], rows: int, cols: int
+) -> tuple[GridAssignment, float]:
+    """Solve with ``auto``; check the invariants, the proof and scipy's optimal cost (returned)."""
+    result = assign_to_grid(points, rows, cols)
+    check_invariants(result, points, rows, cols)
+    best = optimum(points, rows, cols)
+    assert result.optimal
+    assert abs(result.cost - best) <= tolerance(best, len(points), rows, cols)
+    return result, best
+
+
 def check_invariants(result: GridAssignment, points: NDArray, rows: int, cols: int) -> None:
     node = result.node_of_point
     assert node.shape == (len(points),)
@@ -77,12 +89,7 @@ def test_auto_matches_scipy_on_many_instances(n: int, rows: int, cols: int, kind
     seeds = range(6) if n <= 100 else range(2)
     for seed in seeds:
         rng = np.random.default_rng([seed, n, rows, cols, KINDS.index(kind)])
-        points = make(kind, rng, n, rows, cols)
-        result = assign_to_grid(points, rows, cols)
-        check_invariants(result, points, rows, cols)
-        best = optimum(points, rows, cols)
-        assert result.optimal
-        assert abs(result.cost - best) <= tolerance(best, n, rows, cols)
+        result, best = check_against_scipy(make(kind, rng, n, rows, cols), rows, cols)
         assert result.lower_bound == pytest.approx(best, rel=1e-9, abs=1e-9)
 
 
@@ -96,12 +103,7 @@ def test_implicit_auction_path_matches_scipy(
     monkeypatch.setattr(problem, "STALL_MIN", -1)
     for seed in range(3):
         rng = np.random.default_rng([seed, n, rows, cols, KINDS.index(kind), 7])
-        points = make(kind, rng, n, rows, cols)
-        result = assign_to_grid(points, rows, cols)
-        check_invariants(result, points, rows, cols)
-        best = optimum(points, rows, cols)
-        assert result.optimal
-        assert abs(result.cost - best) <= tolerance(best, n, rows, cols)
+        check_against_scipy(make(kind, rng, n, rows, cols), rows, cols)
 
 
 @pytest.mark.parametrize(("n", "rows", "cols"), [(4, 2, 2), (5, 2, 3), (6, 2, 3), (3, 1, 4),

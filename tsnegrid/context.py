@@ -49,8 +49,7 @@ def report_context(result: RunResult, *, argv: list[str]) -> dict[str, Any]:
     return {
         "run": summary, "provenance": provenance, "timings": _timing_rows(result),
         "quality": [_quality_row(q) for q in quality["layouts"]], "quality_json": quality,
-        "total_seconds": sum(t.seconds for t in result.timings),
-        "peak_mib": max((t.peak_mib for t in result.timings), default=0.0),
+        "total_seconds": result.total_seconds, "peak_mib": result.peak_mib,
         "manifest": _manifest(result, summary, provenance),
     }  # fmt: skip
 
@@ -66,7 +65,7 @@ def _quality_row(layout: dict[str, Any]) -> dict[str, Any]:
 
 
 def _timing_rows(result: RunResult) -> list[dict[str, Any]]:
-    total = sum(t.seconds for t in result.timings) or 1.0
+    total = result.total_seconds or 1.0
     rows = [{"name": t.name, "order": i, "seconds": t.seconds, "share": t.seconds / total,
              "status": t.status, "computed_seconds": t.computed_seconds,
              "peak_mib": t.peak_mib}

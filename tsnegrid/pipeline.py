@@ -105,6 +105,16 @@ class RunResult:
         """Everything the run adjusted, for the report."""
         return self.plan.notes + self.embedding.notes
 
+    @property
+    def total_seconds(self) -> float:
+        """Wall-clock seconds of all stages together."""
+        return sum(t.seconds for t in self.timings)
+
+    @property
+    def peak_mib(self) -> float:
+        """Peak resident memory of the run, in MiB."""
+        return max((t.peak_mib for t in self.timings), default=0.0)
+
 
 def plan_layout(config: Config, n_available: int) -> LayoutPlan:
     """Decide N and the grid: ``--grid``/``--size`` fix the grid, ``--n``/``--all`` fix N.

@@ -8,13 +8,12 @@ the same grid: t-SNE + exact assignment (ours), a random arrangement, and a sort
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 from numpy.typing import NDArray
 
 from tsnegrid.baselines import random_layout, sorted_layout
-from tsnegrid.embedding import Progress
 from tsnegrid.metrics import (
     LayoutQuality,
     evaluate_layout,
@@ -22,6 +21,9 @@ from tsnegrid.metrics import (
     nearest_candidates,
     quality_to_json,
 )
+
+if TYPE_CHECKING:
+    from tsnegrid.embedding import Progress
 
 QUALITY_SCHEMA = "tsnegrid.quality"
 QUALITY_SCHEMA_VERSION = 1
