@@ -116,7 +116,7 @@ def _encode(tile: Image.Image, pil_format: str) -> bytes:
         rgb_or_l = tile if tile.mode in ("L", "RGB") else tile.convert("RGB")
         rgb_or_l.save(buf, format="JPEG", quality=90)
     else:
-        tile.save(buf, format="PNG", compress_level=6)
+        tile.save(buf, format="PNG", compress_level=6)  # as the report's figures
     return buf.getvalue()
 
 
