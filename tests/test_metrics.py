@@ -9,6 +9,7 @@ import pytest
 from numpy.typing import NDArray
 
 from tsnegrid import dpq as dpq_module
+from tsnegrid.dpq import dpq_many
 from tsnegrid.metrics import (
     Displacement,
     class_coherence,
@@ -344,7 +345,7 @@ def test_shared_feature_candidates_give_the_same_scores():
     np.testing.assert_array_equal(alone.np_embedding, shared.np_embedding)
 
 
-def test_quality_stage_reports_progress_in_four_steps():
+def test_quality_stage_reports_progress_in_five_steps():
     from tsnegrid.quality import assess_quality
 
     rng = np.random.default_rng(2)
@@ -353,5 +354,25 @@ def test_quality_stage_reports_progress_in_four_steps():
     report = assess_quality(feats, rng.random((30, 2)), rng.permutation(36)[:30],
                             np.zeros(30, dtype=np.int64), 6, 6, seed=0,
                             progress=seen.append)  # fmt: skip
-    assert seen == [0.25, 0.5, 0.75, 1.0]
+    assert seen == [0.2, 0.4, 0.6, 0.8, 1.0]
     assert [s.name for s in report.layouts] == ["t-SNE + LAP", "random", "sorted"]
+
+
+@pytest.mark.parametrize("exact_max", [10_000, 40])
+def test_dpq_many_equals_dpq_of_each_layout(exact_max: int) -> None:
+    # One pass over shared distance blocks must give each layout exactly its own DPQ, exact or
+    # estimated (same anchors, same jackknife groups).
+    rng = np.random.default_rng(11)
+    features = rng.normal(size=(90, 6))
+    layouts = [rng.permutation(100)[:90] for _ in range(3)]
+    many = dpq_many(features, layouts, 10, 10, exact_max=exact_max, n_anchors=30, seed=5)
+    for nodes, got in zip(layouts, many, strict=True):
+        alone = dpq(features, nodes, 10, 10, exact_max=exact_max, n_anchors=30, seed=5)
+        assert got == alone
+    assert many[0].exact == (exact_max >= 90)
+
+
+def test_dpq_many_rejects_a_bad_layout() -> None:
+    features = np.zeros((3, 2))
+    with pytest.raises(ValueError, match="distinct"):
+        dpq_many(features, [np.array([0, 1, 2]), np.array([0, 0, 1])], 2, 2)

@@ -22,6 +22,7 @@ are kept, which is what makes both the blocking and the anchor estimate possible
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
 
 import numba
@@ -93,71 +94,111 @@ def dpq(
     Rows and columns of the grid count as one cell each, so on a rectangular grid the grid
     distance is measured in cells, not in unit-square coordinates.
     """
-    x, rr, cc = _validate(features, node_of_point, rows, cols)
-    n = x.shape[0]
+    return dpq_many(features, [node_of_point], rows, cols, p=p, exact_max=exact_max,
+                    n_anchors=n_anchors, seed=seed)[0]  # fmt: skip
+
+
+def dpq_many(
+    features: ArrayLike,
+    layouts: Sequence[ArrayLike],
+    rows: int,
+    cols: int,
+    *,
+    p: float = 16,
+    exact_max: int = 10_000,
+    n_anchors: int = 2_000,
+    seed: int = 0,
+) -> list[Estimate]:
+    """:func:`dpq` of several layouts of the same items on the same grid, in one pass.
+
+    Each value equals ``dpq(features, layout, ...)`` with the same arguments: the layouts share
+    the anchors, each block of feature distances and its sorted (HD) sequences, which are most
+    of the work, so scoring three layouts costs little more than scoring one.
+    """
     if p < 1:
         raise ValueError(f"p must be >= 1 (a norm), got {p}")
+    x = _validate_features(features)
+    positions = [_validate_nodes(x.shape[0], nodes, rows, cols) for nodes in layouts]
+    n = x.shape[0]
     if n <= exact_max or n_anchors >= n:
-        sums_2d, sums_hd = _anchor_sums(x, rr, cc, [np.arange(n)])
-        value = _dpq_from_sums(sums_2d[0], sums_hd[0], n, p)
-        return Estimate(value=value, stderr=0.0, exact=True, n_anchors=n)
+        sums_2d, sums_hd = _anchor_sums(x, positions, rows, cols, [np.arange(n)])
+        return [
+            Estimate(value=_dpq_from_sums(s2d[0], sums_hd[0], n, p), stderr=0.0, exact=True,
+                     n_anchors=n)
+            for s2d in sums_2d
+        ]  # fmt: skip
     if n_anchors < 2:
         raise ValueError(f"n_anchors must be at least 2 for an estimate, got {n_anchors}")
     anchors = np.random.default_rng(seed).choice(n, size=n_anchors, replace=False)
     groups = np.array_split(anchors, min(_N_GROUPS, n_anchors))
-    sums_2d, sums_hd = _anchor_sums(x, rr, cc, groups)
-    value = _dpq_from_sums(sums_2d.sum(axis=0), sums_hd.sum(axis=0), n_anchors, p)
-    stderr = _jackknife_stderr(sums_2d, sums_hd, [len(g) for g in groups], p, n)
-    return Estimate(value=value, stderr=stderr, exact=False, n_anchors=n_anchors)
-
-
-def _validate(
-    features: ArrayLike, node_of_point: ArrayLike, rows: int, cols: int
-) -> tuple[NDArray[np.float64], NDArray[np.int64], NDArray[np.int64]]:
-    """Centred float64 features and each item's (row, col); raise ValueError on bad input."""
-    x = np.asarray(features, dtype=np.float64)
-    nodes = np.asarray(node_of_point)
-    if x.ndim != 2 or nodes.shape != (x.shape[0],):
-        raise ValueError(
-            f"features must be (n, n_features) and node_of_point (n,), got {x.shape} and "
-            f"{nodes.shape}"
+    sizes = [len(g) for g in groups]
+    sums_2d, sums_hd = _anchor_sums(x, positions, rows, cols, groups)
+    return [
+        Estimate(
+            value=_dpq_from_sums(s2d.sum(axis=0), sums_hd.sum(axis=0), n_anchors, p),
+            stderr=_jackknife_stderr(s2d, sums_hd, sizes, p, n),
+            exact=False,
+            n_anchors=n_anchors,
         )
+        for s2d in sums_2d
+    ]
+
+
+def _validate_features(features: ArrayLike) -> NDArray[np.float64]:
+    """Centred float64 features; raise ValueError on bad input."""
+    x = np.asarray(features, dtype=np.float64)
+    if x.ndim != 2:
+        raise ValueError(f"features must be (n, n_features), got shape {x.shape}")
     if x.shape[0] < 2:
         raise ValueError(f"DPQ needs at least 2 items, got {x.shape[0]}")
-    if not np.issubdtype(nodes.dtype, np.integer):
-        raise ValueError(f"node_of_point must hold integer node indices, got dtype {nodes.dtype}")
     if not np.all(np.isfinite(x)):
         raise ValueError("features contain NaN or infinity")
+    # Centring leaves distances unchanged and shrinks the cancellation in |a|² + |b|² - 2a·b.
+    return x - x.mean(axis=0)
+
+
+def _validate_nodes(
+    n: int, node_of_point: ArrayLike, rows: int, cols: int
+) -> tuple[NDArray[np.int64], NDArray[np.int64]]:
+    """Each item's (row, col); raise ValueError unless these are n distinct nodes of the grid."""
+    nodes = np.asarray(node_of_point)
+    if nodes.shape != (n,):
+        raise ValueError(f"node_of_point must be ({n},) like the features, got {nodes.shape}")
+    if not np.issubdtype(nodes.dtype, np.integer):
+        raise ValueError(f"node_of_point must hold integer node indices, got dtype {nodes.dtype}")
     if nodes.min() < 0 or nodes.max() >= rows * cols or np.unique(nodes).size != nodes.size:
         raise ValueError(f"node_of_point must be distinct nodes of a {rows}x{cols} grid")
     rr, cc = np.divmod(nodes.astype(np.int64), cols)
-    # Centring leaves distances unchanged and shrinks the cancellation in |a|² + |b|² - 2a·b.
-    return x - x.mean(axis=0), rr, cc
+    return rr, cc
 
 
 def _anchor_sums(
     x: NDArray[np.float64],
-    rr: NDArray[np.int64],
-    cc: NDArray[np.int64],
+    positions: Sequence[tuple[NDArray[np.int64], NDArray[np.int64]]],
+    rows: int,
+    cols: int,
     groups: list[NDArray[np.int64]],
 ) -> tuple[NDArray[np.float64], NDArray[np.float64]]:
     """Column sums of the anchors' grid-ordered and sorted distance sequences, per group.
 
-    Returns two (n_groups, n-1) arrays: ``[g, j]`` is ``Σ_{i in group g} d_i(j+1)``.
+    Returns a (n_layouts, n_groups, n-1) and a (n_groups, n-1) array: ``[l, g, j]`` is
+    ``Σ_{i in group g} d_i(j+1)`` in layout ``l``'s grid order, ``[g, j]`` the same sorted by d.
     """
     n = x.shape[0]
     sq = np.einsum("ij,ij->i", x, x)
-    uniq, lut = _grid_distance_ranks(int(rr.max()) + 1, int(cc.max()) + 1)
-    sums_2d = np.zeros((len(groups), n - 1))
+    uniq, lut = _grid_distance_ranks(rows, cols)
+    sums_2d = np.zeros((len(positions), len(groups), n - 1))
     sums_hd = np.zeros((len(groups), n - 1))
     block = max(1, _BLOCK_ELEMENTS // n)
     for g, group in enumerate(groups):
         for start in range(0, group.size, block):
             anchors = group[start : start + block]
             d = _distance_block(x, sq, anchors)
-            _accumulate_grid_order(d, anchors, rr, cc, uniq, lut, sums_2d[g])
+            for layout, (rr, cc) in enumerate(positions):
+                _accumulate_grid_order(d, anchors, rr, cc, uniq, lut, sums_2d[layout, g])
             # The anchor's own entry is -1 so it sorts first and is dropped.
-            sums_hd[g] += np.sort(d, axis=1)[:, 1:].sum(axis=0)
+            d.sort(axis=1)
+            sums_hd[g] += d[:, 1:].sum(axis=0)
     return sums_2d, sums_hd
 
 

@@ -294,6 +294,7 @@ def evaluate_layout(
     exact_max: int = 10_000,
     n_anchors: int = 2_000,
     feature_candidates: NDArray[np.intp] | None = None,
+    dpq16: Estimate | None = None,
 ) -> LayoutQuality:
     """Every quality number of one layout.
 
@@ -307,13 +308,18 @@ def evaluate_layout(
     seed : seeds the DPQ anchor sample (used only beyond ``exact_max`` items).
     feature_candidates : :func:`nearest_candidates` of ``features`` for ``max(layout_ks(n))``,
         shared between layouts of the same items (computed here when None).
+    dpq16 : the layout's DPQ_16 when already known (:func:`tsnegrid.dpq.dpq_many` scores
+        several layouts in one pass); computed here when None.
     """
     nodes = np.asarray(node_of_point)
     ks = layout_ks(nodes.size)
     cand = feature_candidates
     if cand is None:
         cand = nearest_candidates(np.asarray(features, dtype=np.float64), max(ks))
-    est = dpq(features, nodes, rows, cols, exact_max=exact_max, n_anchors=n_anchors, seed=seed)
+    est = dpq16
+    if est is None:
+        est = dpq(features, nodes, rows, cols, exact_max=exact_max, n_anchors=n_anchors,
+                  seed=seed)  # fmt: skip
     return LayoutQuality(
         dpq16=est,
         np_embedding=None

@@ -14,6 +14,7 @@ import numpy as np
 from numpy.typing import NDArray
 
 from tsnegrid.baselines import random_layout, sorted_layout
+from tsnegrid.dpq import dpq_many
 from tsnegrid.metrics import (
     LayoutQuality,
     evaluate_layout,
@@ -59,8 +60,8 @@ def assess_quality(
 ) -> QualityReport:
     """Score the layout and the random and sorted baselines (features: the PCA features).
 
-    ``progress`` is called with the fraction done after each of the four steps (the shared
-    neighbour search, then each arrangement).
+    ``progress`` is called with the fraction done after each of the five steps (the shared
+    neighbour search, DPQ of all three arrangements, then the other numbers of each).
     """
     n = len(features)
     if n < 2:
@@ -72,16 +73,21 @@ def assess_quality(
         ("sorted", "sorted by PC 1 along rows, by PC 2 within each row",
          sorted_layout(features, rows, cols), None),
     )  # fmt: skip
-    # The feature-space neighbour search is the slow part; all three layouts share it.
+    # The slow parts, the feature-space neighbour search and the feature distances behind DPQ,
+    # are done once for all three layouts.
     report = progress or (lambda fraction: None)
     shared = nearest_candidates(features, max(layout_ks(n)))
-    report(1 / 4)
+    report(1 / 5)
+    dpqs = dpq_many(features, [a[2] for a in arrangements], rows, cols, seed=seed)
+    report(2 / 5)
     scored = []
-    for step, (name, text, nodes, pts) in enumerate(arrangements, start=2):
+    for step, ((name, text, nodes, pts), est) in enumerate(
+        zip(arrangements, dpqs, strict=True), start=3
+    ):
         quality = evaluate_layout(features, pts, nodes, known, rows, cols, seed=seed,
-                                  feature_candidates=shared)  # fmt: skip
+                                  feature_candidates=shared, dpq16=est)  # fmt: skip
         scored.append(ScoredLayout(name, text, nodes, quality))
-        report(step / 4)
+        report(step / 5)
     return QualityReport(tuple(scored))
 
 
