@@ -54,7 +54,6 @@ def _fixed_run() -> RunResult:
         quality=assess_quality(
             features, points, assignment.node_of_point, labels, rows, cols, seed=5
         ),
-        mosaic=np.zeros((12, 12), dtype=np.uint8),
         figures=(),
         timings=(
             StageTime("load", 0.5, "computed", 0.5, 100.0),

@@ -159,12 +159,12 @@ def test_ci_summary_reads_the_report(report, capsys, tmp_path):
 
 
 def test_a_photo_like_page_figure_too_big_for_png_becomes_jpeg():
-    from tsnegrid.report import PAGE_FIGURE_BYTES, _figure_artifact, figure_png
+    from tsnegrid.render import PAGE_FIGURE_BYTES, figure_artifact, figure_png
 
     noise = np.random.default_rng(0).integers(0, 255, (1200, 1200), dtype=np.uint8)
-    big = _figure_artifact("map", noise)
+    big = figure_artifact("map", noise)
     assert big.path.startswith("img/map-") and big.path.endswith(".jpg")
     assert len(figure_png(noise)) > PAGE_FIGURE_BYTES
     assert len(big.data) < len(figure_png(noise))
-    small = _figure_artifact("map", np.zeros((100, 100), dtype=np.uint8))
+    small = figure_artifact("map", np.zeros((100, 100), dtype=np.uint8))
     assert small.path.endswith(".png")

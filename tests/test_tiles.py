@@ -146,19 +146,22 @@ def test_cell_layout_carries_labels_classes_and_legend_colours():
     assert re.fullmatch(r"#[0-9a-f]{6}", layout["unknown_color"])
 
 
-def test_viewer_artifacts_hold_the_tiles_layout_and_the_vendored_viewer(blobs):
+def test_map_artifacts_and_viewer_assets_hold_the_tiles_layout_and_the_viewer(blobs):
     import hashlib
-    from types import SimpleNamespace
+    from concurrent.futures import ThreadPoolExecutor
 
-    from tsnegrid.report import TEMPLATES, viewer_artifacts
+    from tsnegrid.render import map_artifacts
+    from tsnegrid.report import TEMPLATES, viewer_assets
 
     rows, cols = 6, 7
     node_of_point = np.random.default_rng(0).permutation(rows * cols)[: len(blobs.names)]
-    result = SimpleNamespace(
-        images=blobs, mosaic=compose_mosaic(blobs.pixels, node_of_point, rows, cols),
-        assignment=SimpleNamespace(node_of_point=node_of_point, rows=rows, cols=cols),
-    )  # fmt: skip
-    files = {a.path: a.data for a in viewer_artifacts(result)}  # type: ignore[arg-type]
+    mosaic = compose_mosaic(blobs.pixels, node_of_point, rows, cols)
+    args = (mosaic, blobs.names, blobs.labels, blobs.class_names, node_of_point, rows, cols)
+    made = map_artifacts(*args)
+    with ThreadPoolExecutor(2) as pool:
+        assert map_artifacts(*args, pool=pool) == made  # same bytes on worker threads
+    assert made[0].path.startswith("img/map-full-")
+    files = {a.path: a.data for a in [*made, *viewer_assets()]}
     assert 'Width="56" Height="48"' in files["tiles/map.dzi"].decode()
     layout = json.loads(files["tiles/cells.json"])
     assert (layout["rows"], layout["cols"], layout["cell_width"]) == (rows, cols, 8)

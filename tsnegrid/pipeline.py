@@ -9,12 +9,12 @@ from __future__ import annotations
 import resource
 import time
 from collections.abc import Callable, Iterator
+from concurrent.futures import ThreadPoolExecutor
 from contextlib import contextmanager
 from dataclasses import dataclass
 from typing import Any, TypeVar, cast
 
 import numpy as np
-from matplotlib.figure import Figure
 from numpy.typing import NDArray
 
 from tsnegrid import figures
@@ -35,6 +35,7 @@ from tsnegrid.featurefile import load_features
 from tsnegrid.grid import near_square_grid
 from tsnegrid.quality import QualityReport, assess_quality
 from tsnegrid.quality_figures import plot_displacement_map, plot_seams
+from tsnegrid.render import Artifact, NamedFigure, map_artifacts, render_figures
 
 T = TypeVar("T")
 
@@ -66,14 +67,6 @@ def _partial(callback: ProgressCallback | None, name: str) -> Progress | None:
 
 
 @dataclass(frozen=True)
-class NamedFigure:
-    """A figure and the stable name its file is saved under (``img/<key>.png``)."""
-
-    key: str
-    figure: Figure | NDArray[np.uint8]
-
-
-@dataclass(frozen=True)
 class LayoutPlan:
     """How many images go on which grid, decided from the config and the dataset size."""
 
@@ -96,8 +89,7 @@ class RunResult:
     embedding: Embedding
     assignment: GridAssignment
     quality: QualityReport
-    mosaic: NDArray[np.uint8]
-    figures: tuple[NamedFigure, ...]
+    figures: tuple[Artifact, ...]  # the page figures, the full map and its tiles, as files
     timings: tuple[StageTime, ...]
 
     @property
@@ -204,13 +196,11 @@ def run(
                                  images.labels, plan.rows, plan.cols, seed=config.seed,
                                  progress=_partial(on_progress, "quality"))  # fmt: skip
     with timer.stage("figures"):
-        mosaic = figures.compose_mosaic(images.pixels, assignment.node_of_point, plan.rows,
-                                        plan.cols)  # fmt: skip
-        figs = _draw(images, features, embedding, assignment, mosaic)
+        figs = _render(images, features, embedding, assignment, threads=config.threads)
     return RunResult(
         config=config, images=images, n_available=everything.n_images, dataset_sha256=digest,
         plan=plan, features=features, embedding=embedding, assignment=assignment, quality=quality,
-        mosaic=mosaic, figures=figs, timings=tuple(timer.timings),
+        figures=figs, timings=tuple(timer.timings),
     )  # fmt: skip
 
 
@@ -246,24 +236,31 @@ def _load(config: Config) -> ImageSet:
     return load_dataset(config.dataset, data_dir=config.data_dir)
 
 
-def _draw(
+def _render(
     images: ImageSet,
     features: NDArray[np.float64],
     embedding: Embedding,
     assignment: GridAssignment,
-    mosaic: NDArray[np.uint8],
-) -> tuple[NamedFigure, ...]:
+    *,
+    threads: int,
+) -> tuple[Artifact, ...]:
+    """Draw every figure and make the map's files, as bytes (the map encoded on worker threads
+    while the figures are drawn)."""
     pts, labels, names = embedding.points, images.labels, images.class_names
-    rows, cols = assignment.rows, assignment.cols
-    return (
+    nodes, rows, cols = assignment.node_of_point, assignment.rows, assignment.cols
+    mosaic = figures.compose_mosaic(images.pixels, nodes, rows, cols)
+    figs = (
         NamedFigure("samples", figures.plot_samples(images.pixels, labels, names)),
         NamedFigure("scatter", figures.plot_scatter(pts, labels, names)),
         NamedFigure("overlay", figures.plot_overlay(pts, images.pixels)),
         NamedFigure("grid", figures.plot_grid(rows, cols)),
-        NamedFigure("arrows", figures.plot_arrows(pts, assignment.node_of_point, rows, cols,
-                                                  labels, len(names))),
+        NamedFigure("arrows", figures.plot_arrows(pts, nodes, rows, cols, labels, len(names))),
         NamedFigure("map", figures.mosaic_preview(mosaic)),
-        NamedFigure("displacement", plot_displacement_map(pts, assignment.node_of_point, rows,
-                                                          cols)),
-        NamedFigure("seams", plot_seams(features, assignment.node_of_point, rows, cols)),
-    )  # fmt: skip
+        NamedFigure("displacement", plot_displacement_map(pts, nodes, rows, cols)),
+        NamedFigure("seams", plot_seams(features, nodes, rows, cols)),
+    )
+
+    def map_files(pool: ThreadPoolExecutor) -> list[Artifact]:
+        return map_artifacts(mosaic, images.names, labels, names, nodes, rows, cols, pool=pool)
+
+    return render_figures(figs, map_files, threads=threads)

@@ -8,25 +8,21 @@ failed or interrupted run leaves the previous report exactly as it was.
 from __future__ import annotations
 
 import csv
-import hashlib
 import io
 import json
 import os
 import shutil
 import tempfile
 from collections.abc import Iterable, Mapping
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 from jinja2 import Environment, FileSystemLoader, StrictUndefined
-from matplotlib.figure import Figure
-from numpy.typing import NDArray
-from PIL import Image
 
 from tsnegrid.errors import OutputError
 from tsnegrid.pipeline import RunResult
+from tsnegrid.render import Artifact
 
 TEMPLATES = Path(__file__).resolve().parent.parent / "templates"
 #: The pages, in the order of the site's navigation: (file stem, title).
@@ -37,25 +33,10 @@ PAGES = (
     ("run", "Run details"),
 )  # fmt: skip
 TIMINGS_SCHEMA = "tsnegrid.timings"
-#: A page figure should load quickly: above this a photo-like image is saved as JPEG.
-PAGE_FIGURE_BYTES = 500_000
-PNG_COMPRESS_LEVEL = 6  # zlib level of every PNG the report writes (tiles included)
 SCHEMA_VERSION = 1
 #: Files that show stage times (so differ between otherwise identical runs).
 TIMED_FILES = frozenset({"timings.json", "timings.md", "index.md", "assignment.md"})
 _MD_ESCAPES = str.maketrans({c: f"&#{ord(c)};" for c in "&<>*_[]|#`\\!~$"})
-
-
-@dataclass(frozen=True)
-class Artifact:
-    """One file of the report: its path relative to the output folder and its bytes."""
-
-    path: str
-    data: bytes
-
-    @property
-    def sha256(self) -> str:
-        return hashlib.sha256(self.data).hexdigest()
 
 
 def md_escape(text: object) -> str:
@@ -77,50 +58,14 @@ def environment(templates: Path = TEMPLATES) -> Environment:
     return env
 
 
-def figure_png(figure: Figure | NDArray[np.uint8]) -> bytes:
-    """PNG bytes of a figure or image array, with no timestamps: equal input, equal bytes."""
-    if isinstance(figure, Figure):
-        # Raw pixels straight from Agg: no PNG round trip before the palette is chosen.
-        raw = io.BytesIO()
-        figure.savefig(raw, format="rgba")
-        size = figure.canvas.get_width_height(physical=True)
-        rgba = Image.frombuffer("RGBA", size, raw.getvalue(), "raw", "RGBA", 0, 1)
-        # Opaque, 256-colour PNG: plots have few colours, and this keeps them ~3x smaller.
-        image = rgba.convert("RGB").quantize(
-            256, method=Image.Quantize.MEDIANCUT, dither=Image.Dither.NONE
-        )
-    else:
-        image = Image.fromarray(figure)
-    buf = io.BytesIO()
-    # zlib level 6: within 2% of level 9 (optimize=True) in size, 6x faster on these images.
-    image.save(buf, format="PNG", compress_level=PNG_COMPRESS_LEVEL)
-    return buf.getvalue()
-
-
-def hashed_name(stem: str, data: bytes, suffix: str = ".png") -> str:
-    """``img/<stem>-<8 hex>.png``: content-hashed so a browser never shows a stale figure."""
-    return f"img/{stem}-{hashlib.sha256(data).hexdigest()[:8]}{suffix}"
-
-
-def _figure_artifact(key: str, figure: Figure | NDArray[np.uint8]) -> Artifact:
-    """A page figure as PNG, or as JPEG when it is a photo-like image too big for the page."""
-    data = figure_png(figure)
-    if len(data) > PAGE_FIGURE_BYTES and not isinstance(figure, Figure):
-        buf = io.BytesIO()
-        Image.fromarray(figure).save(buf, format="JPEG", quality=88)
-        return Artifact(hashed_name(key, buf.getvalue(), ".jpg"), buf.getvalue())
-    return Artifact(hashed_name(key, data), data)
-
-
 def render_artifacts(result: RunResult, context: Mapping[str, Any]) -> list[Artifact]:
     """Every file of the report, as bytes (figures, data files, pages, manifest)."""
-    files = [_figure_artifact(f.key, f.figure) for f in result.figures]
-    full_map = figure_png(result.mosaic)
-    files.append(Artifact(hashed_name("map-full", full_map), full_map))
+    files = [a for a in result.figures if a.path.startswith("img/")]
     files.append(Artifact("layout.csv", layout_csv(result).encode()))
     files.append(Artifact("timings.json", _json_bytes(timings_json(result))))
     files.append(Artifact("quality.json", _json_bytes(context["quality_json"])))
-    files.extend(viewer_artifacts(result))
+    files += [a for a in result.figures if not a.path.startswith("img/")]  # the map's tiles
+    files += viewer_assets()
     images = {_stem(a.path): a.path for a in files if a.path.startswith("img/")}
     files += render_pages(context, images)
     manifest = {**context["manifest"], "files": _file_list(files)}
@@ -139,22 +84,11 @@ def render_pages(context: Mapping[str, Any], images: Mapping[str, str]) -> list[
     ]  # fmt: skip
 
 
-def viewer_artifacts(result: RunResult) -> list[Artifact]:
-    """The zoomable map: Deep Zoom tiles and the cell layout under ``tiles/``, the viewer and the
-    vendored OpenSeadragon under ``assets/tsnegrid/`` (copied from ``tsnegrid/static``)."""
-    from tsnegrid.tiles import cell_layout_json, deep_zoom
-
-    images, a = result.images, result.assignment
-    files = [Artifact(f"tiles/{path}", data) for path, data in deep_zoom(result.mosaic)]
-    digest = hashlib.sha256()
-    for f in files:
-        digest.update(f.data)
-    cell_px = (images.pixels.shape[1], images.pixels.shape[2])
-    cells = cell_layout_json(images.names, images.labels, images.class_names, a.node_of_point,
-                             a.rows, a.cols, cell_px, version=digest.hexdigest()[:12])  # fmt: skip
-    files.append(Artifact("tiles/cells.json", cells))
+def viewer_assets() -> list[Artifact]:
+    """The map viewer and the vendored OpenSeadragon under ``assets/tsnegrid/`` (copied from
+    ``tsnegrid/static``); the tiles and the cell layout come with the run's figures."""
     static = Path(__file__).resolve().parent / "static"
-    return files + [
+    return [
         Artifact(f"assets/tsnegrid/{p.relative_to(static).as_posix()}", p.read_bytes())
         for p in sorted(static.rglob("*")) if p.suffix in (".js", ".css", ".txt")
     ]  # fmt: skip

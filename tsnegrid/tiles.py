@@ -12,7 +12,8 @@ from __future__ import annotations
 
 import io
 import json
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
+from functools import partial
 
 import numpy as np
 from matplotlib.colors import to_hex
@@ -20,6 +21,7 @@ from numpy.typing import NDArray
 from PIL import Image
 
 from tsnegrid.figures import UNKNOWN_COLOR, class_palette
+from tsnegrid.render import PNG_COMPRESS_LEVEL
 
 CELLS_SCHEMA = "tsnegrid.cells"
 SCHEMA_VERSION = 1
@@ -81,6 +83,20 @@ def iter_deep_zoom(
     fmt : ``"png"`` (lossless) or ``"jpg"``.
     name : the stem of the descriptor (``<name>.dzi``) and of the tile folder (``<name>_files``).
     """
+    for path, encode in iter_tile_jobs(mosaic, tile_px=tile_px, overlap=overlap, fmt=fmt,
+                                       name=name):  # fmt: skip
+        yield path, encode()
+
+
+def iter_tile_jobs(
+    mosaic: NDArray[np.uint8], *, tile_px: int = 256, overlap: int = 1, fmt: str = "png",
+    name: str = "map",
+) -> Iterator[tuple[str, Callable[[], bytes]]]:  # fmt: skip
+    """Like :func:`iter_deep_zoom`, but each file comes as a call that makes its bytes, so that
+    the tiles can be encoded on several threads (Pillow releases the GIL while it encodes).
+
+    A pending call keeps its level alive: all levels together are at most 4/3 of the mosaic.
+    """
     if fmt not in _FORMATS:
         raise ValueError(f"fmt {fmt!r}: choose one of {sorted(_FORMATS)}")
     if tile_px < 1 or overlap < 0:
@@ -88,7 +104,8 @@ def iter_deep_zoom(
     if mosaic.ndim not in (2, 3) or 0 in mosaic.shape[:2]:
         raise ValueError(f"mosaic of shape {mosaic.shape}: expected a non-empty 2-D image")
     height, width = mosaic.shape[:2]
-    yield f"{name}.dzi", dzi_xml(width, height, tile_px=tile_px, overlap=overlap, fmt=fmt)
+    dzi = dzi_xml(width, height, tile_px=tile_px, overlap=overlap, fmt=fmt)
+    yield f"{name}.dzi", lambda: dzi
     image = Image.fromarray(np.ascontiguousarray(mosaic))
     for level in range(max_level(width, height), -1, -1):
         size = level_size(width, height, level)
@@ -96,8 +113,7 @@ def iter_deep_zoom(
             # Halving the previous level equals scaling the original: ceil(ceil(w/2)/2) = ceil(w/4).
             image = image.resize(size, Image.Resampling.BOX)
         for col, row, box in tile_boxes(*size, tile_px=tile_px, overlap=overlap):
-            tile = _encode(image.crop(box), _FORMATS[fmt])
-            yield f"{name}_files/{level}/{col}_{row}.{fmt}", tile
+            yield f"{name}_files/{level}/{col}_{row}.{fmt}", partial(_encode, image, box, fmt)
 
 
 def deep_zoom(
@@ -110,13 +126,14 @@ def deep_zoom(
     return list(iter_deep_zoom(mosaic, tile_px=tile_px, overlap=overlap, fmt=fmt))
 
 
-def _encode(tile: Image.Image, pil_format: str) -> bytes:
+def _encode(level: Image.Image, box: tuple[int, int, int, int], fmt: str) -> bytes:
+    tile, pil_format = level.crop(box), _FORMATS[fmt]
     buf = io.BytesIO()
     if pil_format == "JPEG":
         rgb_or_l = tile if tile.mode in ("L", "RGB") else tile.convert("RGB")
         rgb_or_l.save(buf, format="JPEG", quality=90)
     else:
-        tile.save(buf, format="PNG", compress_level=6)  # as the report's figures
+        tile.save(buf, format="PNG", compress_level=PNG_COMPRESS_LEVEL)
     return buf.getvalue()
 
 
