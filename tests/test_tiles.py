@@ -150,16 +150,16 @@ def test_map_artifacts_and_viewer_assets_hold_the_tiles_layout_and_the_viewer(bl
     import hashlib
     from concurrent.futures import ThreadPoolExecutor
 
-    from tsnegrid.render import map_artifacts
+    from tsnegrid.render import MapCells, map_artifacts
     from tsnegrid.report import TEMPLATES, viewer_assets
 
     rows, cols = 6, 7
     node_of_point = np.random.default_rng(0).permutation(rows * cols)[: len(blobs.names)]
     mosaic = compose_mosaic(blobs.pixels, node_of_point, rows, cols)
-    args = (mosaic, blobs.names, blobs.labels, blobs.class_names, node_of_point, rows, cols)
-    made = map_artifacts(*args)
+    cells = MapCells(blobs.names, blobs.labels, blobs.class_names, node_of_point, rows, cols)
+    made = map_artifacts(mosaic, cells)
     with ThreadPoolExecutor(2) as pool:
-        assert map_artifacts(*args, pool=pool) == made  # same bytes on worker threads
+        assert map_artifacts(mosaic, cells, pool=pool) == made  # same bytes on worker threads
     assert made[0].path.startswith("img/map-full-")
     files = {a.path: a.data for a in [*made, *viewer_assets()]}
     assert 'Width="56" Height="48"' in files["tiles/map.dzi"].decode()
@@ -185,3 +185,24 @@ def test_map_artifacts_and_viewer_assets_hold_the_tiles_layout_and_the_viewer(bl
     assets = sum(len(data) for path, data in files.items() if path.startswith("assets/"))
     assert assets < 400_000
     assert not any(path.endswith(".md") for path in files)  # a page MkDocs would miss in nav
+
+
+def test_render_figures_gives_the_same_files_on_any_thread_count_and_reports_progress(blobs):
+    from tsnegrid.figures import plot_grid
+    from tsnegrid.render import MapCells, NamedFigure, map_artifacts, render_figures
+
+    rows, cols = 6, 7
+    node_of_point = np.random.default_rng(1).permutation(rows * cols)[: len(blobs.names)]
+    mosaic = compose_mosaic(blobs.pixels, node_of_point, rows, cols)
+    cells = MapCells(blobs.names, blobs.labels, blobs.class_names, node_of_point, rows, cols)
+
+    def figures() -> list[NamedFigure]:  # fresh ones: a drawn figure keeps its layout
+        return [NamedFigure("grid", plot_grid(rows, cols)), NamedFigure("map", mosaic)]
+
+    seen: list[float] = []
+    one = render_figures(figures(), mosaic, cells, threads=1, progress=seen.append)
+    two = render_figures(figures(), mosaic, cells, threads=2)
+    assert one == two
+    assert [a.path.split("-")[0] for a in one[:2]] == ["img/grid", "img/map"]
+    assert list(one[2:]) == map_artifacts(mosaic, cells)
+    assert seen == sorted(seen) and seen[-1] == 1.0 and len(seen) >= 3

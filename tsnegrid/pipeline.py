@@ -9,7 +9,6 @@ from __future__ import annotations
 import resource
 import time
 from collections.abc import Callable, Iterator
-from concurrent.futures import ThreadPoolExecutor
 from contextlib import contextmanager
 from dataclasses import dataclass
 from typing import Any, TypeVar, cast
@@ -35,7 +34,7 @@ from tsnegrid.featurefile import load_features
 from tsnegrid.grid import near_square_grid
 from tsnegrid.quality import QualityReport, assess_quality
 from tsnegrid.quality_figures import plot_displacement_map, plot_seams
-from tsnegrid.render import Artifact, NamedFigure, map_artifacts, render_figures
+from tsnegrid.render import Artifact, MapCells, NamedFigure, render_figures
 
 T = TypeVar("T")
 
@@ -196,7 +195,8 @@ def run(
                                  images.labels, plan.rows, plan.cols, seed=config.seed,
                                  progress=_partial(on_progress, "quality"))  # fmt: skip
     with timer.stage("figures"):
-        figs = _render(images, features, embedding, assignment, threads=config.threads)
+        figs = _render(images, features, embedding, assignment, threads=config.threads,
+                       progress=_partial(on_progress, "figures"))  # fmt: skip
     return RunResult(
         config=config, images=images, n_available=everything.n_images, dataset_sha256=digest,
         plan=plan, features=features, embedding=embedding, assignment=assignment, quality=quality,
@@ -243,9 +243,9 @@ def _render(
     assignment: GridAssignment,
     *,
     threads: int,
+    progress: Progress | None,
 ) -> tuple[Artifact, ...]:
-    """Draw every figure and make the map's files, as bytes (the map encoded on worker threads
-    while the figures are drawn)."""
+    """Draw every figure and make the map's files, as bytes (see :func:`render_figures`)."""
     pts, labels, names = embedding.points, images.labels, images.class_names
     nodes, rows, cols = assignment.node_of_point, assignment.rows, assignment.cols
     mosaic = figures.compose_mosaic(images.pixels, nodes, rows, cols)
@@ -259,8 +259,5 @@ def _render(
         NamedFigure("displacement", plot_displacement_map(pts, nodes, rows, cols)),
         NamedFigure("seams", plot_seams(features, nodes, rows, cols)),
     )
-
-    def map_files(pool: ThreadPoolExecutor) -> list[Artifact]:
-        return map_artifacts(mosaic, images.names, labels, names, nodes, rows, cols, pool=pool)
-
-    return render_figures(figs, map_files, threads=threads)
+    cells = MapCells(images.names, labels, names, nodes, rows, cols)
+    return render_figures(figs, mosaic, cells, threads=threads, progress=progress)

@@ -2,8 +2,8 @@
 
 Everything here is pure (figures and arrays in, :class:`Artifact` bytes out) and deterministic:
 equal input gives equal bytes whatever the thread count. Pillow releases the GIL while it
-encodes, so the map's PNG and its Deep Zoom tiles are encoded on ``threads`` worker threads
-while matplotlib draws the figures on the calling thread.
+encodes, so the map's PNG and its Deep Zoom tiles can be encoded on worker threads while
+matplotlib draws the figures on the calling thread.
 """
 
 from __future__ import annotations
@@ -12,6 +12,7 @@ import hashlib
 import io
 from collections.abc import Callable, Iterable, Sequence
 from concurrent.futures import Future, ThreadPoolExecutor
+from contextlib import nullcontext
 from dataclasses import dataclass
 from typing import TypeVar
 
@@ -82,57 +83,95 @@ def figure_artifact(key: str, figure: Figure | NDArray[np.uint8]) -> Artifact:
     return Artifact(hashed_name(key, data), data)
 
 
+@dataclass(frozen=True)
+class MapCells:
+    """What the viewer's ``cells.json`` needs besides the mosaic: who sits in which cell."""
+
+    names: Sequence[str]
+    labels: NDArray[np.int64]
+    class_names: Sequence[str]
+    node_of_point: NDArray[np.intp]
+    rows: int
+    cols: int
+
+
 def map_artifacts(
-    mosaic: NDArray[np.uint8],
-    names: Sequence[str],
-    labels: NDArray[np.int64],
-    class_names: Sequence[str],
-    node_of_point: NDArray[np.intp],
-    rows: int,
-    cols: int,
-    *,
-    pool: ThreadPoolExecutor | None = None,
+    mosaic: NDArray[np.uint8], cells: MapCells, *, pool: ThreadPoolExecutor | None = None
 ) -> list[Artifact]:
     """The full-size map (``img/map-full-*.png``), its Deep Zoom tiles and ``tiles/cells.json``.
 
     With a ``pool``, the PNG and the tiles are encoded on its threads; the bytes are the same.
     """
-    from tsnegrid.tiles import cell_layout_json, iter_tile_jobs
-
-    full = _submit(pool, figure_png, mosaic)
-    pending = [(path, _submit(pool, _encode_all, batch))
-               for path, batch in _batched(iter_tile_jobs(mosaic))]  # fmt: skip
-    tiles = [
-        Artifact(f"tiles/{path}", data)
-        for paths, job in pending
-        for path, data in zip(paths, job.result(), strict=True)
-    ]
-    digest = hashlib.sha256()
-    for tile in tiles:
-        digest.update(tile.data)
-    cell_px = (mosaic.shape[0] // rows, mosaic.shape[1] // cols)
-    cells = cell_layout_json(names, labels, class_names, node_of_point, rows, cols, cell_px,
-                             version=digest.hexdigest()[:12])  # fmt: skip
-    full_png = full.result()
-    return [Artifact(hashed_name("map-full", full_png), full_png), *tiles,
-            Artifact("tiles/cells.json", cells)]  # fmt: skip
+    pending = _PendingMap.start(mosaic, pool)
+    return pending.finish(cells, lambda: None)
 
 
 def render_figures(
-    figures: Iterable[NamedFigure],
-    map_files: Callable[[ThreadPoolExecutor], list[Artifact]],
+    figures: Sequence[NamedFigure],
+    mosaic: NDArray[np.uint8],
+    cells: MapCells,
     *,
     threads: int = 1,
+    progress: Callable[[float], None] | None = None,
 ) -> tuple[Artifact, ...]:
-    """Every figure's file, then the map's files (made by ``map_files`` on a pool of ``threads``).
+    """Every figure's file, then the map's files (:func:`map_artifacts`).
 
-    The map's encoding is started first so that it runs while the figures are drawn.
+    With ``threads > 1`` the map is encoded on ``threads`` worker threads while the figures are
+    drawn here; with one, everything runs on the calling thread. ``progress`` gets the fraction
+    of figures and tile batches done.
     """
-    with ThreadPoolExecutor(max_workers=max(1, threads)) as pool:
-        map_job = pool.submit(map_files, pool) if threads > 1 else None
-        drawn = [figure_artifact(f.key, f.figure) for f in figures]
-        maps = map_files(pool) if map_job is None else map_job.result()
-    return (*drawn, *maps)
+    with ThreadPoolExecutor(max_workers=threads) if threads > 1 else nullcontext() as pool:
+        pending = _PendingMap.start(mosaic, pool)
+        units, done = len(figures) + len(pending.batches) + 1, 0
+
+        def step() -> None:
+            nonlocal done
+            done += 1
+            if progress is not None:
+                progress(done / units)
+
+        drawn = []
+        for f in figures:
+            drawn.append(figure_artifact(f.key, f.figure))
+            step()
+        return (*drawn, *pending.finish(cells, step))
+
+
+@dataclass(frozen=True)
+class _PendingMap:
+    """The map's PNG and tile batches, submitted for encoding."""
+
+    full_png: Future[bytes]
+    batches: list[tuple[list[str], Future[list[bytes]]]]
+    cell_px: tuple[int, int]
+
+    @classmethod
+    def start(cls, mosaic: NDArray[np.uint8], pool: ThreadPoolExecutor | None) -> _PendingMap:
+        from tsnegrid.tiles import iter_tile_jobs
+
+        batches = [(paths, _submit(pool, _encode_all, jobs))
+                   for paths, jobs in _batched(iter_tile_jobs(mosaic))]  # fmt: skip
+        return cls(_submit(pool, figure_png, mosaic), batches, mosaic.shape[:2])
+
+    def finish(self, cells: MapCells, step: Callable[[], None]) -> list[Artifact]:
+        """Wait for every file (calling ``step`` after each batch) and add ``cells.json``."""
+        from tsnegrid.tiles import cell_layout_json
+
+        tiles: list[Artifact] = []
+        digest = hashlib.sha256()
+        for paths, job in self.batches:
+            for path, data in zip(paths, job.result(), strict=True):
+                tiles.append(Artifact(f"tiles/{path}", data))
+                digest.update(data)
+            step()
+        c = cells
+        cell_px = (self.cell_px[0] // c.rows, self.cell_px[1] // c.cols)
+        layout = cell_layout_json(c.names, c.labels, c.class_names, c.node_of_point, c.rows,
+                                  c.cols, cell_px, version=digest.hexdigest()[:12])  # fmt: skip
+        full = self.full_png.result()
+        step()
+        return [Artifact(hashed_name("map-full", full), full), *tiles,
+                Artifact("tiles/cells.json", layout)]  # fmt: skip
 
 
 def _submit(pool: ThreadPoolExecutor | None, fn: Callable[..., T], *args: object) -> Future[T]:
