@@ -359,13 +359,19 @@ def test_quality_stage_reports_progress_in_five_steps():
 
 
 @pytest.mark.parametrize("exact_max", [10_000, 40])
-def test_dpq_many_equals_dpq_of_each_layout(exact_max: int) -> None:
+def test_dpq_many_equals_dpq_of_each_layout(
+    exact_max: int, monkeypatch: pytest.MonkeyPatch
+) -> None:
     # One pass over shared distance blocks must give each layout exactly its own DPQ, exact or
-    # estimated (same anchors, same jackknife groups).
+    # estimated (same anchors, same jackknife groups), and the same on any number of threads.
     rng = np.random.default_rng(11)
     features = rng.normal(size=(90, 6))
     layouts = [rng.permutation(100)[:90] for _ in range(3)]
+    monkeypatch.setattr(dpq_module, "_BLOCK_ELEMENTS", 90 * 7)  # several blocks of anchors
     many = dpq_many(features, layouts, 10, 10, exact_max=exact_max, n_anchors=30, seed=5)
+    threaded = dpq_many(features, layouts, 10, 10, exact_max=exact_max, n_anchors=30, seed=5,
+                        threads=3)  # fmt: skip
+    assert threaded == many
     for nodes, got in zip(layouts, many, strict=True):
         alone = dpq(features, nodes, 10, 10, exact_max=exact_max, n_anchors=30, seed=5)
         assert got == alone

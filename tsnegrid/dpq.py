@@ -23,6 +23,8 @@ are kept, which is what makes both the blocking and the anchor estimate possible
 from __future__ import annotations
 
 from collections.abc import Sequence
+from concurrent.futures import ThreadPoolExecutor
+from contextlib import nullcontext
 from dataclasses import dataclass
 
 import numba
@@ -108,12 +110,14 @@ def dpq_many(
     exact_max: int = 10_000,
     n_anchors: int = 2_000,
     seed: int = 0,
+    threads: int = 1,
 ) -> list[Estimate]:
     """:func:`dpq` of several layouts of the same items on the same grid, in one pass.
 
     Each value equals ``dpq(features, layout, ...)`` with the same arguments: the layouts share
     the anchors, each block of feature distances and its sorted (HD) sequences, which are most
-    of the work, so scoring three layouts costs little more than scoring one.
+    of the work, so scoring three layouts costs little more than scoring one. ``threads``
+    worker threads share the work; the values do not depend on their number.
     """
     if p < 1:
         raise ValueError(f"p must be >= 1 (a norm), got {p}")
@@ -121,7 +125,7 @@ def dpq_many(
     positions = [_validate_nodes(x.shape[0], nodes, rows, cols) for nodes in layouts]
     n = x.shape[0]
     if n <= exact_max or n_anchors >= n:
-        sums_2d, sums_hd = _anchor_sums(x, positions, rows, cols, [np.arange(n)])
+        sums_2d, sums_hd = _anchor_sums(x, positions, rows, cols, [np.arange(n)], threads)
         return [
             Estimate(value=_dpq_from_sums(s2d[0], sums_hd[0], n, p), stderr=0.0, exact=True,
                      n_anchors=n)
@@ -132,7 +136,7 @@ def dpq_many(
     anchors = np.random.default_rng(seed).choice(n, size=n_anchors, replace=False)
     groups = np.array_split(anchors, min(_N_GROUPS, n_anchors))
     sizes = [len(g) for g in groups]
-    sums_2d, sums_hd = _anchor_sums(x, positions, rows, cols, groups)
+    sums_2d, sums_hd = _anchor_sums(x, positions, rows, cols, groups, threads)
     return [
         Estimate(
             value=_dpq_from_sums(s2d.sum(axis=0), sums_hd.sum(axis=0), n_anchors, p),
@@ -178,27 +182,44 @@ def _anchor_sums(
     rows: int,
     cols: int,
     groups: list[NDArray[np.int64]],
+    threads: int = 1,
 ) -> tuple[NDArray[np.float64], NDArray[np.float64]]:
     """Column sums of the anchors' grid-ordered and sorted distance sequences, per group.
 
     Returns a (n_layouts, n_groups, n-1) and a (n_groups, n-1) array: ``[l, g, j]`` is
     ``Σ_{i in group g} d_i(j+1)`` in layout ``l``'s grid order, ``[g, j]`` the same sorted by d.
+    Blocks of anchors are summed on ``threads`` threads (the kernels release the GIL) and added
+    up in block order, so the sums do not depend on the thread count.
     """
     n = x.shape[0]
     sq = np.einsum("ij,ij->i", x, x)
     uniq, lut = _grid_distance_ranks(rows, cols)
+    size = max(1, _BLOCK_ELEMENTS // n)
+    blocks = [
+        (g, group[start : start + size])
+        for g, group in enumerate(groups)
+        for start in range(0, group.size, size)
+    ]
+
+    def block_sums(anchors: NDArray[np.int64]) -> tuple[NDArray[np.float64], NDArray[np.float64]]:
+        d = _distance_block(x, sq, anchors)
+        part_2d = np.zeros((len(positions), n - 1))
+        for layout, (rr, cc) in enumerate(positions):
+            _accumulate_grid_order(d, anchors, rr, cc, uniq, lut, part_2d[layout])
+        # The anchor's own entry is -1 so it sorts first and is dropped.
+        d.sort(axis=1)
+        return part_2d, d[:, 1:].sum(axis=0)
+
     sums_2d = np.zeros((len(positions), len(groups), n - 1))
     sums_hd = np.zeros((len(groups), n - 1))
-    block = max(1, _BLOCK_ELEMENTS // n)
-    for g, group in enumerate(groups):
-        for start in range(0, group.size, block):
-            anchors = group[start : start + block]
-            d = _distance_block(x, sq, anchors)
-            for layout, (rr, cc) in enumerate(positions):
-                _accumulate_grid_order(d, anchors, rr, cc, uniq, lut, sums_2d[layout, g])
-            # The anchor's own entry is -1 so it sorts first and is dropped.
-            d.sort(axis=1)
-            sums_hd[g] += d[:, 1:].sum(axis=0)
+    with ThreadPoolExecutor(max_workers=threads) if threads > 1 else nullcontext() as pool:
+        anchor_blocks = [anchors for _, anchors in blocks]
+        done = (
+            map(block_sums, anchor_blocks) if pool is None else pool.map(block_sums, anchor_blocks)
+        )
+        for (g, _), (part_2d, part_hd) in zip(blocks, done, strict=True):
+            sums_2d[:, g] += part_2d
+            sums_hd[g] += part_hd
     return sums_2d, sums_hd
 
 

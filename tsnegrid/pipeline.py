@@ -193,6 +193,7 @@ def run(
     with timer.stage("quality"):
         quality = assess_quality(features, embedding.points, assignment.node_of_point,
                                  images.labels, plan.rows, plan.cols, seed=config.seed,
+                                 threads=config.threads,
                                  progress=_partial(on_progress, "quality"))  # fmt: skip
     with timer.stage("figures"):
         figs = _render(images, features, embedding, assignment, threads=config.threads,

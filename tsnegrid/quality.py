@@ -56,6 +56,7 @@ def assess_quality(
     cols: int,
     *,
     seed: int,
+    threads: int = 1,
     progress: Progress | None = None,
 ) -> QualityReport:
     """Score the layout and the random and sorted baselines (features: the PCA features).
@@ -78,7 +79,7 @@ def assess_quality(
     report = progress or (lambda fraction: None)
     shared = nearest_candidates(features, max(layout_ks(n)))
     report(1 / 5)
-    dpqs = dpq_many(features, [a[2] for a in arrangements], rows, cols, seed=seed)
+    dpqs = dpq_many(features, [a[2] for a in arrangements], rows, cols, seed=seed, threads=threads)
     report(2 / 5)
     scored = []
     for step, ((name, text, nodes, pts), est) in enumerate(
