@@ -23,13 +23,13 @@ are kept, which is what makes both the blocking and the anchor estimate possible
 from __future__ import annotations
 
 from collections.abc import Sequence
-from concurrent.futures import ThreadPoolExecutor
-from contextlib import nullcontext
 from dataclasses import dataclass
 
 import numba
 import numpy as np
 from numpy.typing import ArrayLike, NDArray
+
+from tsnegrid.workers import worker_pool
 
 _BLOCK_ELEMENTS = 1 << 21  # 2M float64 = 16 MiB per block array
 _N_GROUPS = 20  # jackknife groups of anchors for the estimate's standard error
@@ -212,7 +212,7 @@ def _anchor_sums(
 
     sums_2d = np.zeros((len(positions), len(groups), n - 1))
     sums_hd = np.zeros((len(groups), n - 1))
-    with ThreadPoolExecutor(max_workers=threads) if threads > 1 else nullcontext() as pool:
+    with worker_pool(threads) as pool:
         anchor_blocks = [anchors for _, anchors in blocks]
         done = (
             map(block_sums, anchor_blocks) if pool is None else pool.map(block_sums, anchor_blocks)

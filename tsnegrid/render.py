@@ -12,20 +12,19 @@ import hashlib
 import io
 from collections.abc import Callable, Iterable, Sequence
 from concurrent.futures import Future, ThreadPoolExecutor
-from contextlib import nullcontext
 from dataclasses import dataclass
-from typing import TypeVar
 
 import numpy as np
 from matplotlib.figure import Figure
 from numpy.typing import NDArray
 from PIL import Image
 
+from tsnegrid.workers import submit, worker_pool
+
 #: A page figure should load quickly: above this a photo-like image is saved as JPEG.
 PAGE_FIGURE_BYTES = 500_000
 PNG_COMPRESS_LEVEL = 6  # zlib level of every PNG of the report (tiles included)
 TILE_BATCH = 64  # Deep Zoom tiles encoded per task
-T = TypeVar("T")
 
 
 @dataclass(frozen=True)
@@ -120,7 +119,7 @@ def render_figures(
     drawn here; with one, everything runs on the calling thread. ``progress`` gets the fraction
     of figures and tile batches done.
     """
-    with ThreadPoolExecutor(max_workers=threads) if threads > 1 else nullcontext() as pool:
+    with worker_pool(threads) as pool:
         pending = _PendingMap.start(mosaic, pool)
         units, done = len(figures) + len(pending.batches) + 1, 0
 
@@ -143,15 +142,15 @@ class _PendingMap:
 
     full_png: Future[bytes]
     batches: list[tuple[list[str], Future[list[bytes]]]]
-    cell_px: tuple[int, int]
+    mosaic_shape: tuple[int, int]
 
     @classmethod
     def start(cls, mosaic: NDArray[np.uint8], pool: ThreadPoolExecutor | None) -> _PendingMap:
         from tsnegrid.tiles import iter_tile_jobs
 
-        batches = [(paths, _submit(pool, _encode_all, jobs))
+        batches = [(paths, submit(pool, _encode_all, jobs))
                    for paths, jobs in _batched(iter_tile_jobs(mosaic))]  # fmt: skip
-        return cls(_submit(pool, figure_png, mosaic), batches, mosaic.shape[:2])
+        return cls(submit(pool, figure_png, mosaic), batches, mosaic.shape[:2])
 
     def finish(self, cells: MapCells, step: Callable[[], None]) -> list[Artifact]:
         """Wait for every file (calling ``step`` after each batch) and add ``cells.json``."""
@@ -165,22 +164,13 @@ class _PendingMap:
                 digest.update(data)
             step()
         c = cells
-        cell_px = (self.cell_px[0] // c.rows, self.cell_px[1] // c.cols)
+        cell_px = (self.mosaic_shape[0] // c.rows, self.mosaic_shape[1] // c.cols)
         layout = cell_layout_json(c.names, c.labels, c.class_names, c.node_of_point, c.rows,
                                   c.cols, cell_px, version=digest.hexdigest()[:12])  # fmt: skip
         full = self.full_png.result()
         step()
         return [Artifact(hashed_name("map-full", full), full), *tiles,
                 Artifact("tiles/cells.json", layout)]  # fmt: skip
-
-
-def _submit(pool: ThreadPoolExecutor | None, fn: Callable[..., T], *args: object) -> Future[T]:
-    """``pool.submit``, or the call done now (as a finished future) without a pool."""
-    if pool is not None:
-        return pool.submit(fn, *args)
-    done: Future[T] = Future()
-    done.set_result(fn(*args))
-    return done
 
 
 def _batched(
