@@ -5,10 +5,12 @@ from sklearn.neighbors import KNeighborsClassifier
 
 from tsnegrid.embedding import (
     embed_tsne,
+    feature_neighbours,
     max_perplexity,
     normalise_unit,
     pixel_features,
     reduce_pca,
+    tsne_neighbour_count,
 )
 
 
@@ -64,6 +66,22 @@ def test_the_seed_matters():
     a = embed_tsne(feats, perplexity=10, seed=1, max_iter=250)
     b = embed_tsne(feats, perplexity=10, seed=2, max_iter=250)
     assert not np.array_equal(a.points, b.points)
+
+
+@pytest.mark.parametrize(("n", "perplexity"), [(120, 10), (12, 30)])
+def test_shared_neighbours_give_the_embedding_openTSNE_finds_alone(n, perplexity):
+    feats = np.random.default_rng(4).random((n, 6))
+    k = tsne_neighbour_count(n, perplexity)
+    assert k == min(n - 1, int(3 * min(perplexity, max_perplexity(n))))
+    shared = feature_neighbours(feats, k, threads=2)
+    assert shared.indices.shape == (n, k) and np.all(np.diff(shared.distances, axis=1) >= 0)
+    alone = embed_tsne(feats, perplexity=perplexity, seed=5, max_iter=300)
+    given = embed_tsne(feats, perplexity=perplexity, seed=5, max_iter=300, neighbours=shared)
+    np.testing.assert_array_equal(given.points, alone.points)
+    # A search of another size is not the one openTSNE would run: it is ignored.
+    other = feature_neighbours(feats, k - 1, threads=1)
+    ignored = embed_tsne(feats, perplexity=perplexity, seed=5, max_iter=300, neighbours=other)
+    np.testing.assert_array_equal(ignored.points, alone.points)
 
 
 def test_perplexity_too_large_is_lowered_with_a_note():

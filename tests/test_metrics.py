@@ -382,3 +382,25 @@ def test_dpq_many_rejects_a_bad_layout() -> None:
     features = np.zeros((3, 2))
     with pytest.raises(ValueError, match="distinct"):
         dpq_many(features, [np.array([0, 1, 2]), np.array([0, 0, 1])], 2, 2)
+
+
+@pytest.mark.parametrize("k_start", [3, 10, 25])
+def test_nearest_candidates_from_a_start_equal_a_fresh_search(k_start: int) -> None:
+    # Integer coordinates make ties everywhere, so rows whose start set cuts a tie must be
+    # searched again; rows it settles must give the same candidates as the fresh search.
+    from sklearn.neighbors import NearestNeighbors
+
+    from tsnegrid.metrics import nearest_candidates
+
+    x = np.random.default_rng(3).integers(0, 6, (150, 3)).astype(np.float64)
+    start = NearestNeighbors().fit(x).kneighbors(n_neighbors=k_start, return_distance=False)
+    fresh = nearest_candidates(x, 8)
+    seeded = nearest_candidates(x, 8, start=start)
+
+    def candidate_sets(idx: NDArray[np.intp]) -> list[set[int]]:
+        d2 = ((x[:, None, :] - x[np.maximum(idx, 0)]) ** 2).sum(axis=2)
+        kth = np.sort(np.where(idx >= 0, d2, np.inf), axis=1)[:, 7]
+        return [set(row[(row >= 0) & (d <= t)]) for row, d, t in zip(idx, d2, kth, strict=True)]
+
+    # Every item within the 8th distance (all ties) is a candidate, either way.
+    assert candidate_sets(seeded) == candidate_sets(fresh)

@@ -84,6 +84,35 @@ def _fix_signs(reduced: NDArray[np.float64]) -> NDArray[np.float64]:
     return reduced * signs
 
 
+@dataclass(frozen=True)
+class Neighbours:
+    """Each item's ``k`` nearest other items in feature space (exact, euclidean), nearest first.
+
+    Computed once and shared: t-SNE's affinities and the quality stage's neighbourhoods both
+    start from it.
+    """
+
+    indices: NDArray[np.intp]  # (n, k)
+    distances: NDArray[np.float64]  # (n, k)
+
+
+def tsne_neighbour_count(n_points: int, perplexity: float) -> int:
+    """How many neighbours t-SNE's affinities use: ``3 * perplexity`` (capped as t-SNE caps
+    the perplexity), at most ``n - 1``."""
+    return min(n_points - 1, int(3 * min(perplexity, max_perplexity(n_points))))
+
+
+def feature_neighbours(features: NDArray[np.floating], k: int, *, threads: int) -> Neighbours:
+    """The exact ``k`` nearest neighbours of every row, by the same search openTSNE's exact
+    mode runs (so an embedding from them is the one openTSNE computes on its own)."""
+    from sklearn.neighbors import NearestNeighbors
+
+    x = np.asarray(features, dtype=np.float64)
+    search = NearestNeighbors(algorithm="auto", metric="euclidean", n_jobs=threads).fit(x)
+    distances, indices = search.kneighbors(n_neighbors=k)
+    return Neighbours(np.asarray(indices, dtype=np.intp), np.asarray(distances, np.float64))
+
+
 def max_perplexity(n_points: int) -> float:
     """The largest perplexity t-SNE accepts sensibly for ``n_points`` (``(n - 1) / 3``)."""
     return max(1.0, (n_points - 1) / 3.0)
@@ -98,6 +127,7 @@ def embed_tsne(
     engine: str = "opentsne",
     threads: int = 1,
     progress: Progress | None = None,
+    neighbours: Neighbours | None = None,
 ) -> Embedding:
     """t-SNE to 2-D with PCA initialisation, normalised to [0, 1] per axis.
 
@@ -114,6 +144,8 @@ def embed_tsne(
     threads : worker threads; the result is the same for any count.
     progress : called with the fraction of iterations done (openTSNE only; the result does not
         depend on it).
+    neighbours : :func:`feature_neighbours` of ``features`` for :func:`tsne_neighbour_count`
+        neighbours, to skip openTSNE's own search (same result); ignored by scikit-learn.
 
     Returns
     -------
@@ -136,8 +168,10 @@ def embed_tsne(
         return Embedding(points=_line_layout(features), perplexity=used, notes=tuple(notes))
     max_iter = max_iter or DEFAULT_ITER[engine]
     if engine == "opentsne":
+        if neighbours is not None and neighbours.indices.shape[1] != tsne_neighbour_count(n, used):
+            neighbours = None  # not the search openTSNE would run: let it run its own
         raw = _opentsne(features, perplexity=used, seed=seed, max_iter=max_iter, threads=threads,
-                        progress=progress)  # fmt: skip
+                        progress=progress, neighbours=neighbours)  # fmt: skip
     else:
         raw = _sklearn_tsne(features, perplexity=used, seed=seed, max_iter=max_iter,
                             threads=threads)  # fmt: skip
@@ -185,8 +219,11 @@ def _opentsne(
     max_iter: int,
     threads: int,
     progress: Progress | None,
+    neighbours: Neighbours | None,
 ) -> NDArray[np.float64]:
     from openTSNE import TSNE as OpenTSNE
+    from openTSNE.affinity import MultiscaleMixture
+    from openTSNE.nearest_neighbors import PrecomputedNeighbors
 
     n_iter = max(max_iter - EARLY_EXAGGERATION_ITER, 1)
     callbacks = None if progress is None else _IterationCounter(progress, n_iter)
@@ -197,7 +234,13 @@ def _opentsne(
         n_iter=n_iter, random_state=seed, n_jobs=threads, verbose=False, callbacks=callbacks,
         callbacks_every_iters=25,
     )  # fmt: skip
-    return np.asarray(tsne.fit(np.asarray(features, dtype=np.float64)), dtype=np.float64)
+    x = np.asarray(features, dtype=np.float64)
+    if neighbours is None:
+        return np.asarray(tsne.fit(x), dtype=np.float64)
+    # The affinities openTSNE would build, from the neighbours already found.
+    known = PrecomputedNeighbors(neighbours.indices, neighbours.distances)
+    affinities = MultiscaleMixture(perplexities=perplexity, knn_index=known, n_jobs=threads)
+    return np.asarray(tsne.fit(x, affinities=affinities), dtype=np.float64)
 
 
 def normalise_unit(points: NDArray[np.floating]) -> NDArray[np.float64]:

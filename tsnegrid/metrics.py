@@ -145,27 +145,44 @@ def neighbourhood_preservation(
     return np.cumsum(kept_at_rank)[k_arr - 1] / (n * k_arr)
 
 
-def nearest_candidates(x: NDArray[np.float64], k_max: int) -> NDArray[np.intp]:
+def nearest_candidates(
+    x: NDArray[np.float64], k_max: int, *, start: NDArray[np.intp] | None = None
+) -> NDArray[np.intp]:
     """Each item's nearest others, enough to hold every tie of its k_max-th distance.
 
     Returns (n, m) indices, padded with -1 where a row holds fewer. A row is complete when its
     farthest candidate is strictly farther than its k_max-th, or when it holds all n-1 others.
+    ``start``: each item's exact nearest others found earlier (e.g. t-SNE's
+    :class:`~tsnegrid.embedding.Neighbours`); only the rows it leaves incomplete are searched.
     """
     n = x.shape[0]
-    nn = NearestNeighbors(algorithm="kd_tree" if x.shape[1] <= 3 else "auto").fit(x)
+    search: NearestNeighbors | None = None
     found: list[tuple[NDArray[np.intp], NDArray[np.intp]]] = []
     todo = np.arange(n)
     m = min(k_max + 1, n - 1)
+    if start is not None and start.shape[1] >= k_max:
+        done = _complete(x, todo, start, k_max, n)
+        found.append((todo[done], start[done]))
+        todo, m = todo[~done], min(max(m, 2 * start.shape[1]), n - 1)
     while todo.size:
-        idx = _neighbours_excluding_self(nn, x, todo, m)
-        d2 = np.sort(_sq_distances(x, todo, idx), axis=1)
-        done = (d2[:, -1] > d2[:, k_max - 1]) | (m == n - 1)
+        if search is None:
+            search = NearestNeighbors(algorithm="kd_tree" if x.shape[1] <= 3 else "auto").fit(x)
+        idx = _neighbours_excluding_self(search, x, todo, m)
+        done = _complete(x, todo, idx, k_max, n)
         found.append((todo[done], idx[done]))
         todo, m = todo[~done], min(2 * m, n - 1)
     out = np.full((n, max(idx.shape[1] for _, idx in found)), -1, dtype=np.intp)
     for rows, idx in found:
         out[rows, : idx.shape[1]] = idx
     return out
+
+
+def _complete(
+    x: NDArray[np.float64], rows: NDArray[np.intp], idx: NDArray[np.intp], k_max: int, n: int
+) -> NDArray[np.bool_]:
+    """Which rows of candidates ``idx`` hold every tie of their k_max-th distance."""
+    d2 = np.sort(_sq_distances(x, rows, idx), axis=1)
+    return np.asarray((d2[:, -1] > d2[:, k_max - 1]) | (idx.shape[1] == n - 1))
 
 
 def _ranks(

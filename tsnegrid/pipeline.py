@@ -28,7 +28,16 @@ from tsnegrid.datasets import (
     sample_index,
     subset,
 )
-from tsnegrid.embedding import Embedding, Progress, embed_tsne, pixel_features, reduce_pca
+from tsnegrid.embedding import (
+    Embedding,
+    Neighbours,
+    Progress,
+    embed_tsne,
+    feature_neighbours,
+    pixel_features,
+    reduce_pca,
+    tsne_neighbour_count,
+)
 from tsnegrid.errors import UsageError
 from tsnegrid.featurefile import load_features
 from tsnegrid.grid import near_square_grid
@@ -170,6 +179,9 @@ def run(
         lambda: reduce_pca(raw, n_components=config.pca, seed=config.seed),
         np.ndarray,
     )  # fmt: skip
+    with timer.stage("neighbours"):
+        # One exact search, shared by t-SNE's affinities and the quality stage.
+        neighbours = _neighbours(features, config)
     embedding = cached_stage(
         "tsne",
         {"input": array_digest(features), "perplexity": config.perplexity,
@@ -177,7 +189,8 @@ def run(
          "code": code_version("tsnegrid.embedding", "scikit-learn", "openTSNE", "numpy")},
         lambda: embed_tsne(features, perplexity=config.perplexity, seed=config.seed,
                            max_iter=config.tsne_iter, engine=config.tsne,
-                           threads=config.threads, progress=_partial(on_progress, "tsne")),
+                           threads=config.threads, progress=_partial(on_progress, "tsne"),
+                           neighbours=neighbours),
         Embedding,
     )  # fmt: skip
     assignment = cached_stage(
@@ -190,10 +203,11 @@ def run(
         ),
         GridAssignment,
     )  # fmt: skip
+    known = None if neighbours is None else neighbours.indices
     with timer.stage("quality"):
         quality = assess_quality(features, embedding.points, assignment.node_of_point,
                                  images.labels, plan.rows, plan.cols, seed=config.seed,
-                                 threads=config.threads,
+                                 threads=config.threads, neighbours=known,
                                  progress=_partial(on_progress, "quality"))  # fmt: skip
     with timer.stage("figures"):
         figs = _render(images, features, embedding, assignment, threads=config.threads,
@@ -228,6 +242,14 @@ class _StageTimer:
         self.timings.append(timing)
         if self.on_stage is not None:
             self.on_stage(timing)
+
+
+def _neighbours(features: NDArray[np.float64], config: Config) -> Neighbours | None:
+    n = len(features)
+    if n < 2:
+        return None
+    k = tsne_neighbour_count(n, config.perplexity)
+    return feature_neighbours(features, k, threads=config.threads)
 
 
 def _load(config: Config) -> ImageSet:

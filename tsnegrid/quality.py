@@ -58,11 +58,14 @@ def assess_quality(
     seed: int,
     threads: int = 1,
     progress: Progress | None = None,
+    neighbours: NDArray[np.intp] | None = None,
 ) -> QualityReport:
     """Score the layout and the random and sorted baselines (features: the PCA features).
 
     ``progress`` is called with the fraction done after each of the five steps (the shared
     neighbour search, DPQ of all three arrangements, then the other numbers of each).
+    ``neighbours``: each image's exact nearest others in feature space, already found (the
+    t-SNE stage's), from which the neighbour search starts.
     """
     n = len(features)
     if n < 2:
@@ -77,7 +80,7 @@ def assess_quality(
     # The slow parts, the feature-space neighbour search and the feature distances behind DPQ,
     # are done once for all three layouts.
     report = progress or (lambda fraction: None)
-    shared = nearest_candidates(features, max(layout_ks(n)))
+    shared = nearest_candidates(features, max(layout_ks(n)), start=neighbours)
     report(1 / 5)
     dpqs = dpq_many(features, [a[2] for a in arrangements], rows, cols, seed=seed, threads=threads)
     report(2 / 5)
