@@ -69,6 +69,18 @@ def test_same_config_and_seed_give_the_same_report(tmp_path, monkeypatch):
     assert [name for name in before if before[name] != after[name]] == []
 
 
+def test_the_thread_count_changes_no_result(tmp_path):
+    from tsnegrid.pipeline import run
+    from tsnegrid.quality import quality_json
+
+    one, two = (run(small_config(tmp_path / "docs", n_images=120, threads=t)) for t in (1, 2))
+    np.testing.assert_array_equal(one.features, two.features)
+    np.testing.assert_array_equal(one.embedding.points, two.embedding.points)
+    np.testing.assert_array_equal(one.assignment.node_of_point, two.assignment.node_of_point)
+    assert quality_json(one.quality) == quality_json(two.quality)
+    assert one.figures == two.figures  # every figure, the map and its tiles, byte for byte
+
+
 def _folder(root, images):
     from PIL import Image
 

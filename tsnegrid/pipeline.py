@@ -152,7 +152,20 @@ def run(
     on_stage: StageCallback | None = None,
     on_progress: ProgressCallback | None = None,
 ) -> RunResult:
-    """Run the whole pipeline for ``config`` and return what it made (writes only the cache)."""
+    """Run the whole pipeline for ``config`` and return what it made (writes only the cache).
+
+    The native thread pools (OpenMP, BLAS) are held to ``config.threads`` meanwhile, so that
+    ``--threads 1`` keeps every stage on one core.
+    """
+    from threadpoolctl import threadpool_limits
+
+    with threadpool_limits(limits=config.threads):
+        return _run(config, on_stage, on_progress)
+
+
+def _run(
+    config: Config, on_stage: StageCallback | None, on_progress: ProgressCallback | None
+) -> RunResult:
     timer = _StageTimer(on_stage)
     policy = CachePolicy(root=config.cache_dir, read=not config.force)
 
