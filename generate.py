@@ -121,8 +121,8 @@ def build_parser() -> argparse.ArgumentParser:
         "--threads",
         type=int,
         default=2,
-        help="worker threads for t-SNE, quality and the map (default 2); the result is the "
-        "same for any count; use 1 on a machine whose other cores are busy",
+        help="threads for every stage: t-SNE, PCA, neighbours, quality, the map (default 2); the "
+        "result is the same for any count; use 1 on a machine whose other cores are busy",
     )
     algo.add_argument(
         "--solver",

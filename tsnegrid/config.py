@@ -44,8 +44,9 @@ class Config:
     tsne_iter : t-SNE optimisation iterations (early exaggeration included); None: the
         engine's default (openTSNE 750, scikit-learn 1000).
     tsne : the t-SNE engine, ``opentsne`` (fast, the default) or ``sklearn`` (the notebook's).
-    threads : worker threads of t-SNE, the DPQ metric and the map's encoding; fixed here
-        and recorded in the manifest. Results do not depend on it (tested for 1 and 2).
+    threads : threads of every stage (OpenMP and BLAS are capped to it, t-SNE, the DPQ metric
+        and the map's encoding use it); fixed here and recorded in the manifest. Results do
+        not depend on it (tested for 1 and 2).
     solver : the linear-assignment solver.
     out : the folder the report is written to.
     data_dir : where datasets are looked for and cached.
