@@ -106,6 +106,19 @@ def test_implicit_auction_path_matches_scipy(
         check_against_scipy(make(kind, rng, n, rows, cols), rows, cols)
 
 
+@pytest.mark.parametrize(("n", "rows", "cols"), [s for s in SHAPES if s[0] == s[1] * s[2]])
+@pytest.mark.parametrize("kind", KINDS)
+def test_backward_augmenting_paths_match_scipy(
+    n: int, rows: int, cols: int, kind: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Square problems, every augmenting path searched from the free columns (forced)."""
+    monkeypatch.setattr(problem, "SCAN_LIMIT", (0, 0.0))
+    for seed in range(3):
+        rng = np.random.default_rng([seed, n, rows, cols, KINDS.index(kind), 11])
+        result, best = check_against_scipy(make(kind, rng, n, rows, cols), rows, cols)
+        assert result.lower_bound == pytest.approx(best, rel=1e-9, abs=1e-9)
+
+
 @pytest.mark.parametrize(("n", "rows", "cols"), [(4, 2, 2), (5, 2, 3), (6, 2, 3), (3, 1, 4),
                                                  (5, 5, 1), (6, 3, 3), (7, 2, 4)])  # fmt: skip
 def test_brute_force_on_tiny_cases(n: int, rows: int, cols: int) -> None:

@@ -2,10 +2,12 @@
 
 One idea per module: :mod:`.pyramid` (max-pyramid branch and bound over the lattice),
 :mod:`.coarse` (coarse-to-fine potentials), :mod:`.graph` (the candidate graph),
-:mod:`.eps_auction` (scaled auction on the potentials), :mod:`.implicit_auction` (the same
-on all M nodes, for clusters), :mod:`.auction` (row reduction),
-:mod:`.sparse_lap` (shortest augmenting paths with a dummy hub), :mod:`.problem` (the state
-they share), :mod:`.certify` (the full-problem dual check) and :mod:`.multilevel` (the driver).
+:mod:`.flood` (candidate nodes by a best-first flood), :mod:`.eps_auction` (scaled auction on
+the potentials), :mod:`.implicit_auction` (the same on all M nodes, for clusters),
+:mod:`.auction` (row reduction), :mod:`.sparse_lap` (shortest augmenting paths with a dummy
+hub), :mod:`.reverse_lap` (the same, searched from the free columns), :mod:`.problem` (the
+state they share), :mod:`.certify` (the full-problem dual check) and :mod:`.multilevel` (the
+driver).
 """
 
 from __future__ import annotations

@@ -15,31 +15,45 @@ shows as a bowl of many ``h^2`` in the interpolated potentials.
 
 from __future__ import annotations
 
+import numba as nb
 import numpy as np
 from numpy.typing import NDArray
 
 HILBERT_ORDER = 16  # 65,536 cells per axis: finer than any lattice we solve
 
 
-def hilbert_index(points: NDArray[np.float64], order: int = HILBERT_ORDER) -> NDArray[np.int64]:
-    """(n,) position of each point of [0, 1]^2 along a Hilbert curve of the given order."""
-    side = 1 << order
-    x = np.clip((points[:, 0] * side).astype(np.int64), 0, side - 1)
-    y = np.clip((points[:, 1] * side).astype(np.int64), 0, side - 1)
-    d = np.zeros(len(points), dtype=np.int64)
+@nb.njit(cache=True)
+def _hilbert_d(x, y, side):  # type: ignore[no-untyped-def]
+    """Position of cell (x, y) along the Hilbert curve over ``side x side`` cells (xy2d)."""
+    d = 0
     s = side >> 1
     while s > 0:
-        rx = (x & s) > 0
-        ry = (y & s) > 0
+        rx = 1 if x & s else 0
+        ry = 1 if y & s else 0
         d += s * s * ((3 * rx) ^ ry)
-        # Rotate the quadrant so the curve stays continuous (the classic xy2d step).
-        flip = ~ry & rx
-        x = np.where(flip, side - 1 - x, x)
-        y = np.where(flip, side - 1 - y, y)
-        swap = ~ry
-        x, y = np.where(swap, y, x), np.where(swap, x, y)
+        if ry == 0:  # rotate the quadrant so that the curve stays continuous
+            if rx == 1:
+                x, y = side - 1 - x, side - 1 - y
+            x, y = y, x
         s >>= 1
     return d
+
+
+@nb.njit(cache=True)
+def _hilbert_all(px, py, side):  # type: ignore[no-untyped-def]
+    out = np.empty(len(px), dtype=np.int64)
+    for i in range(len(px)):
+        x = min(max(int(px[i] * side), 0), side - 1)
+        y = min(max(int(py[i] * side), 0), side - 1)
+        out[i] = _hilbert_d(x, y, side)
+    return out
+
+
+def hilbert_index(points: NDArray[np.float64], order: int = HILBERT_ORDER) -> NDArray[np.int64]:
+    """(n,) position of each point of [0, 1]^2 along a Hilbert curve of the given order."""
+    px = np.ascontiguousarray(points[:, 0], dtype=np.float64)
+    py = np.ascontiguousarray(points[:, 1], dtype=np.float64)
+    return _hilbert_all(px, py, 1 << order)
 
 
 def subsample(points: NDArray[np.float64], n_keep: int) -> NDArray[np.float64]:

@@ -1,8 +1,9 @@
 """The sparse candidate graph: rows are points, columns are lattice nodes, stored as CSR.
 
-Edges come from three places: each point's best nodes under the current potentials, one edge per
-point from a sorting-based assignment (so a perfect matching always exists), and the violating
-pairs that certification finds. Costs are squared distances computed the same way everywhere.
+Edges come from three places: each point's low nodes under the current potentials
+(:mod:`.flood`), one edge per point from a sorting-based assignment (so a perfect matching always
+exists), and the violating pairs that certification finds. Costs are squared distances computed
+the same way everywhere.
 """
 
 from __future__ import annotations
@@ -124,17 +125,6 @@ def sorted_assignment(lat: Lattice) -> NDArray[np.int64]:
         chunk = by_y[start : start + lat.cols]
         node[chunk[np.lexsort((lat.py[chunk], lat.px[chunk]))]] = start + np.arange(len(chunk))
     return node
-
-
-@nb.njit(cache=True)
-def sort_rows(indptr, indices, costs, keys):  # type: ignore[no-untyped-def]
-    """Sort each row's edges by ``keys`` (ascending), permuting the three arrays in place."""
-    for i in range(len(indptr) - 1):
-        a, b = indptr[i], indptr[i + 1]
-        order = np.argsort(keys[a:b]) + a
-        indices[a:b] = indices[order]
-        costs[a:b] = costs[order]
-        keys[a:b] = keys[order]
 
 
 def uncovered_column_edges(lat: Lattice, indices: NDArray[np.int64], k: int):  # type: ignore[no-untyped-def]

@@ -1,10 +1,11 @@
 """The exact solver: coarse-to-fine potentials, a sparse warm solve, certify, repeat.
 
 1. Solve a half-resolution problem (recursively) and interpolate its node potentials.
-2. Give each point its ``K_CANDIDATES`` best nodes under ``c_ij - v_j`` plus one edge of a
-   feasible sorting-based assignment; refine the potentials by a scaled auction (on the full
-   implicit problem where the sparse one stalls: tight clusters, see :mod:`.implicit_auction`),
-   then solve the sparse problem exactly (row reduction, then shortest augmenting paths, warm).
+2. Give each point ``K_CANDIDATES`` low nodes under ``c_ij - v_j`` (a flood from its best
+   node, see :mod:`.flood`) plus one edge of a feasible sorting-based assignment; refine the
+   potentials by a scaled auction (on the full implicit problem where the sparse one stalls:
+   tight clusters, see :mod:`.implicit_auction`), then solve the sparse problem exactly (row
+   reduction, then shortest augmenting paths, warm, from the free columns where those are far).
 3. Certify over the full ``n x M`` problem; add the violating pairs and re-solve warm until none
    is left. The returned lower bound comes from the final potentials, so it holds regardless.
 """
@@ -22,7 +23,7 @@ from tsnegrid.solver.coarse import coarse_axis, interpolate, subsample
 from tsnegrid.solver.graph import Lattice
 from tsnegrid.solver.problem import SparseProblem
 
-K_CANDIDATES = 48  # best nodes per point under the interpolated potentials
+K_CANDIDATES = 48  # candidate nodes per point under the interpolated potentials
 K_VIOLATIONS = 16  # most violating nodes per point added per certification round
 BASE_NODES = 256  # lattices this small start from zero potentials
 MAX_ROUNDS = 100  # certification rounds; each one strictly adds edges, so this is a guard

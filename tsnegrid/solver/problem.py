@@ -15,26 +15,28 @@ from numpy.typing import NDArray
 
 from tsnegrid.solver.auction import row_reduction
 from tsnegrid.solver.eps_auction import scaled_auction
+from tsnegrid.solver.flood import candidates
 from tsnegrid.solver.graph import (
     Lattice,
-    csr_of_lists,
     merge_edges,
     pair_costs,
     row_of_edges,
-    sort_rows,
     sorted_assignment,
     uncovered_column_edges,
 )
 from tsnegrid.solver.implicit_auction import implicit_auction
-from tsnegrid.solver.pyramid import build_pyramid, smallest_reduced
-from tsnegrid.solver.sparse_lap import DUMMY, FREE, augment_rows
+from tsnegrid.solver.reverse_lap import augment_back, by_column
+from tsnegrid.solver.sparse_lap import ABORTED, DUMMY, FREE, augment_rows
 
-BID_BUDGET = 16  # zero-margin bids per free row before shortest augmenting paths take over
+BID_BUDGET = 2  # zero-margin bids per free row before shortest augmenting paths take over
+# (two passes, as in Jonker-Volgenant: more bids end in price wars among ties that cost more
+# than the augmenting paths they save)
 AUCTION_EPS = (1.0, 0.01)  # first and last auction margin, in squared node spacings
 K_REVERSE = 8  # nearest points given to a node that no candidate list holds
 AUCTION_BUDGET = 100  # bids per point and auction phase before the phase gives up
 STALL_SHARE = 1e-3  # rows the sparse auction may leave waiting before the implicit one runs
 STALL_MIN = 10  # ... and at least this many (a few stuck rows are cheap to augment)
+SCAN_LIMIT = (64, 1 / 16)  # columns (at least, and share of M) a forward search may scan
 K_IMPLICIT = 96  # nodes cached per point by the implicit auction (fewer searches)
 K_SETTLED = 24  # candidates per point under its (accurate) potentials
 IMPLICIT_EPS0 = 4.0  # its first margin, in squared node spacings (it starts from rougher prices)
@@ -58,8 +60,8 @@ def _row_minima(rows, indptr, indices, costs, v, t, col_dummy):  # type: ignore[
 
 
 def _graph(lat: Lattice, v: NDArray, k: int, feasible: NDArray, own: NDArray | None = None):  # type: ignore[no-untyped-def]
-    """CSR of each point's ``k`` best nodes under ``v``, its ``feasible`` node, its ``own`` node
-    (where not -1) and the edges that reach the nodes no list covers."""
+    """CSR of each point's ``k`` candidate nodes under ``v``, its ``feasible`` node, its ``own``
+    node (where not -1) and the edges that reach the nodes no list covers."""
     indptr, indices = merge_edges(*candidates(lat, v, k), np.arange(lat.n), feasible, lat.m)
     if own is not None:
         rows = np.flatnonzero(own >= 0)
@@ -96,12 +98,6 @@ def _refine(lat: Lattice, v: NDArray, k: int, feasible: NDArray, implicit: bool)
     return v, owner, _graph(lat, v, min(k, K_SETTLED), feasible, own), True
 
 
-def candidates(lat: Lattice, v: NDArray[np.float64], k: int) -> tuple[NDArray, NDArray]:
-    """CSR (indptr, indices) of each point's ``k`` best nodes under ``c_ij - v_j``."""
-    idx, _, counts = smallest_reduced(build_pyramid(v, lat.xs, lat.ys), lat.points, k)
-    return csr_of_lists(idx, counts)
-
-
 class SparseProblem:
     """Candidate graph, matching and dual potentials of one ``rows x cols`` problem."""
 
@@ -119,6 +115,7 @@ class SparseProblem:
         self.costs = np.zeros(0)
         self.erow = np.zeros(0, dtype=np.int64)
         self.skey = np.zeros(0)
+        self.ready = np.zeros(lat.n, dtype=np.bool_)  # rows whose edges are sorted by skey
         self.implicit = False  # whether the implicit auction refined the starting potentials
 
     @classmethod
@@ -127,7 +124,7 @@ class SparseProblem:
     ) -> SparseProblem:
         """Build the graph from ``v0`` (shape ``(M,)``), refine, match, then augment the rest.
 
-        Each point gets its ``k`` best nodes under ``v0`` plus its edge of a feasible sorting
+        Each point gets its ``k`` candidate nodes under ``v0`` plus its edge of a feasible sorting
         assignment. A scaled auction then moves the potentials most of the way, cheaply (on the
         full implicit problem where the sparse one stalls or ``implicit`` asks, see
         :func:`_refine`).
@@ -178,29 +175,47 @@ class SparseProblem:
         return float(self.tval[0])
 
     def set_edges(self, indptr: NDArray[np.int64], indices: NDArray[np.int64]) -> None:
-        """Install a new edge set (sorted by :meth:`rekey` before the next augmentation)."""
+        """Install a new edge set (each row is sorted when a search first reaches it)."""
         lat = self.lat
         self.erow = row_of_edges(indptr)
         self.costs = pair_costs(lat.px, lat.py, lat.xs, lat.ys, lat.cols, self.erow, indices)
         self.indptr, self.indices = indptr, indices
-
-    def rekey(self) -> None:
-        """Sort each row's edges by ``c_ij - v_j`` under the current potentials."""
-        self.skey = self.costs - self.full_potentials()[self.indices]
-        sort_rows(self.indptr, self.indices, self.costs, self.skey)
+        self.skey = np.empty(len(indices))
+        self.ready[:] = False
 
     def settle(self, free_rows: NDArray[np.int64]) -> None:
         """Match ``free_rows``: cheap bids first, then exact shortest augmenting paths."""
         graph = (self.indptr, self.indices, self.costs)
         state = (self.u, self.v, self.t, self.col_dummy, self.row4col, self.col4row)
         row_reduction(free_rows, graph, state, BID_BUDGET * len(free_rows))
-        self.rekey()
+        self.open_free_columns()
         self.augment(np.flatnonzero(self.col4row < 0))
 
+    def open_free_columns(self) -> None:
+        """Give the hub an edge to every free column, lowering its potential to ``t`` if above.
+
+        The dummy rows reach every node at zero cost, so these are edges of the full problem.
+        Without them a column that the bids left free in an empty region (the lattice's corners,
+        the gaps between clusters) is reachable only through long edges from far points, and
+        each augmenting path to it searches the whole graph; with them a dummy row moves there
+        from a nearby empty cell. Lowering a free column's potential keeps every edge feasible.
+        """
+        if self.lat.m == self.lat.n:
+            return
+        free = np.flatnonzero(self.row4col == FREE)
+        if len(free):
+            self.v[free] = np.minimum(self.v[free], self.t)
+            self.hub_cols = np.union1d(self.hub_cols, free).astype(np.int64)
+
     def augment(self, free_rows: NDArray[np.int64]) -> None:
-        graph = (self.indptr, self.indices, self.costs, self.erow, self.skey, self.hub_cols)
+        graph = (self.indptr, self.indices, self.costs, self.erow, self.skey, self.hub_cols,
+                 self.ready)  # fmt: skip
         state = (self.u, self.v, self.tval, self.col_dummy, self.row4col, self.col4row)
-        failed = augment_rows(np.asarray(free_rows, dtype=np.int64), graph, state)
+        m, square = self.lat.m, self.lat.m == self.lat.n
+        limit = max(SCAN_LIMIT[0], int(SCAN_LIMIT[1] * m)) if square else m + 1
+        failed = augment_rows(np.asarray(free_rows, dtype=np.int64), graph, state, limit)
+        if failed == ABORTED:  # the free columns lie far from the free rows: search from them
+            failed = augment_back(graph, by_column(self.indices, m), state, FREE)
         if failed:  # the sorted-assignment edges make this impossible; guard the invariant
             raise RuntimeError(f"sparse assignment found no augmenting path for {failed} rows")
 

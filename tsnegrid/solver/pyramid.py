@@ -108,8 +108,8 @@ def _fill_planes(w, offsets, level_rows, level_cols, xs, ys, planes):  # type: i
 
 
 @nb.njit(cache=True, inline="always")
-def _plane_bound(px, py, plane, x0, x1, y0, y1):  # type: ignore[no-untyped-def]
-    a, cx, cy = plane[0], plane[1] - 2.0 * px, plane[2] - 2.0 * py
+def _plane_bound(px, py, planes, b, x0, x1, y0, y1):  # type: ignore[no-untyped-def]
+    a, cx, cy = planes[b, 0], planes[b, 1] - 2.0 * px, planes[b, 2] - 2.0 * py
     lin = min(cx * x0, cx * x1) + min(cy * y0, cy * y1)
     bound = px * px + py * py + a + lin
     return bound - 1e-11 * (1.0 + abs(a) + abs(lin) + px * px + py * py)
@@ -187,6 +187,9 @@ def _heap_pop(keys, items, size):  # type: ignore[no-untyped-def]
     return size
 
 
+LEVEL_BITS = 6  # a heap item is a block's position within its level, shifted, or'd with the level
+
+
 @nb.njit(cache=True)
 def _query(  # type: ignore[no-untyped-def]
     px, py, cutoff, k, maxima, planes, offsets, lrows, lcols, xs, ys, vals, idx, hkeys, hitems
@@ -198,21 +201,18 @@ def _query(  # type: ignore[no-untyped-def]
     if top == 0:  # a 1 x 1 lattice has no blocks to search
         val = (px - xs[0]) ** 2 + (py - ys[0]) ** 2 - maxima[0]
         return _result_push(vals, idx, count, k, val, 0) if val < cutoff else 0
-    # A block is encoded as offsets[level] + position, so its level is recovered by search.
-    size = _heap_push(hkeys, hitems, 0, -np.inf, offsets[top])
+    size = _heap_push(hkeys, hitems, 0, -np.inf, top)
     while size > 0:
         bound, item = hkeys[0], hitems[0]
         size = _heap_pop(hkeys, hitems, size)
         cut = vals[0] if count == k else cutoff
         if bound >= cut:
             break
-        lev = top
-        while offsets[lev] > item:
-            lev -= 1
-        pos = item - offsets[lev]
+        lev = item & ((1 << LEVEL_BITS) - 1)
+        pos = item >> LEVEL_BITS
         a, b = pos // lcols[lev], pos % lcols[lev]
         child = lev - 1
-        cr, cc = lrows[child], lcols[child]
+        cr, cc, base = lrows[child], lcols[child], offsets[child]
         for ca in range(2 * a, min(2 * a + 2, cr)):
             for cb in range(2 * b, min(2 * b + 2, cc)):
                 cut = vals[0] if count == k else cutoff
@@ -229,12 +229,13 @@ def _query(  # type: ignore[no-untyped-def]
                 c1 = min(c0 + (1 << child), cols) - 1
                 gx = _gap(px, xs[c0], xs[c1])
                 gy = _gap(py, ys[r0], ys[r1])
-                bnd = gx * gx + gy * gy - maxima[offsets[child] + ca * cc + cb]
+                blk = ca * cc + cb
+                bnd = gx * gx + gy * gy - maxima[base + blk]
                 if bnd < cut:
-                    plane = planes[offsets[child] + ca * cc + cb]
-                    bnd = max(bnd, _plane_bound(px, py, plane, xs[c0], xs[c1], ys[r0], ys[r1]))
+                    pb = _plane_bound(px, py, planes, base + blk, xs[c0], xs[c1], ys[r0], ys[r1])
+                    bnd = max(bnd, pb)
                 if bnd < cut:
-                    size = _heap_push(hkeys, hitems, size, bnd, offsets[child] + ca * cc + cb)
+                    size = _heap_push(hkeys, hitems, size, bnd, (blk << LEVEL_BITS) | child)
     return count
 
 

@@ -9,8 +9,9 @@ on matched ones, and ``v_k <= t`` on hub columns. Each augmentation is one Dijks
 (Jonker-Volgenant style, stopping at the first unmatched column) followed by the usual update of
 the potentials of the scanned nodes, so the potentials stay a certificate for the sparse graph.
 A search relaxes a row's edges lazily, in order of reduced cost, so edges that cannot matter
-before it ends are never read. (Starting one search from all free rows at once was tried: the
-first tree to reach a cluster of free columns takes them all, so few rows are served per search.)
+before it ends are never read; a row's edges are sorted when a search first reaches the row.
+(Starting one search from all free rows at once was tried: the first tree to reach a cluster of
+free columns takes them all, so few rows are served per search.)
 """
 
 from __future__ import annotations
@@ -21,18 +22,36 @@ import numpy as np
 from tsnegrid.solver.pyramid import _heap_pop, _heap_push
 
 FREE = -1  # row4col of a column that no row (real or dummy) holds
+ABORTED = -3  # what a search that ran past its scan limit returns
 DUMMY = -2  # row4col of a dummy-matched column; also pred[] of a column reached from the hub
+
+
+@nb.njit(cache=True)
+def _sort_row(i, g, v, t, col_dummy):  # type: ignore[no-untyped-def]
+    """Sort row ``i``'s edges by ``skey`` = ``c_ij - v_j`` under the current potentials."""
+    indptr, indices, costs, skey, ready = g[0], g[1], g[2], g[4], g[6]
+    a, b = indptr[i], indptr[i + 1]
+    for e in range(a, b):
+        j = indices[e]
+        skey[e] = costs[e] - (t if col_dummy[j] else v[j])
+    order = np.argsort(skey[a:b]) + a
+    indices[a:b] = indices[order]
+    costs[a:b] = costs[order]
+    skey[a:b] = skey[order]
+    ready[i] = True
 
 
 @nb.njit(cache=True)
 def _relax_edges(i, di, e, stop, g, u, v, t, col_dummy, ws, heap):  # type: ignore[no-untyped-def]
     """Relax row ``i``'s edges from ``e`` on while their lower bound is below the heap top.
 
-    A row's edges are sorted by ``skey`` = ``c_ij - v_j`` as it was when the graph was built.
+    A row's edges are sorted by ``skey`` = ``c_ij - v_j`` as it was when the row was sorted.
     Potentials only decrease, so ``di + skey[e] - u_i`` bounds the distance through every later
     edge: the rest of the row waits in the heap under that key, and edges that cannot beat the
     end of the search are never looked at.
     """
+    if e == g[0][i] and not g[6][i]:
+        _sort_row(i, g, v, t, col_dummy)
     indices, costs, skey = g[1], g[2], g[4]
     dist, pred, done, touched = ws[0], ws[1], ws[2], ws[5]
     hkeys, hitems, size, nt = heap
@@ -74,11 +93,12 @@ def _relax_hub(dh, hub_cols, v, t, col_dummy, dist, pred, done, heap, touched, n
 
 
 @nb.njit(cache=True)
-def _search(r, g, st, ws):  # type: ignore[no-untyped-def]
-    """Dijkstra from free row ``r``.
+def _search(r, g, st, ws, limit):  # type: ignore[no-untyped-def]
+    """Dijkstra from free row ``r``, given up (``ABORTED``) when it would scan ``limit`` columns.
 
-    Returns (end column or -1, its distance, hub distance, hub entry column or -1, touched
-    count, scanned count); heap items are columns (>= 0) or a row's remaining edges (-(e + 1)).
+    Returns (end column, -1 or ``ABORTED``; its distance; hub distance; hub entry column or -1;
+    touched count; scanned count); heap items are columns (>= 0) or a row's remaining edges
+    (-(e + 1)).
     """
     indptr, erow, hub_cols = g[0], g[3], g[5]
     u, v, tval, col_dummy, row4col = st[0], st[1], st[2], st[3], st[4]
@@ -109,6 +129,8 @@ def _search(r, g, st, ws):  # type: ignore[no-untyped-def]
                                       (hkeys, hitems, size), touched, nt)  # fmt: skip
         elif row4col[j] == FREE:
             return j, d, hub_dist, hub_entry, nt, ns
+        elif ns == limit:
+            return ABORTED, d, hub_dist, hub_entry, nt, ns
         else:
             scanned[ns] = j
             ns += 1
@@ -142,12 +164,16 @@ def _augment(r, end, hub_entry, t_new, st, pred):  # type: ignore[no-untyped-def
 
 
 @nb.njit(cache=True)
-def augment_rows(free_rows, g, st):  # type: ignore[no-untyped-def]
+def augment_rows(free_rows, g, st, limit):  # type: ignore[no-untyped-def]
     """Match every row of ``free_rows`` (in order); return how many could not be matched.
 
-    ``g`` is (indptr, indices, costs, erow, skey, hub_cols), each row's edges sorted by ``skey``
-    (see :func:`_relax_edges`); ``st`` is (u, v, tval, col_dummy, row4col,
-    col4row) and is updated in place.
+    A search that would scan ``limit`` columns is given up, and so are the rows after it: the
+    return value is then ``ABORTED`` (see :mod:`.reverse_lap` for what to do instead).
+
+    ``g`` is (indptr, indices, costs, erow, skey, hub_cols, ready): a row's edges are sorted by
+    ``skey`` where ``ready`` says so, and sorted on first use otherwise (see
+    :func:`_relax_edges`); ``st`` is (u, v, tval, col_dummy, row4col, col4row) and is updated in
+    place.
     """
     u, v, tval, row4col = st[0], st[1], st[2], st[4]
     m = len(v)
@@ -159,8 +185,10 @@ def augment_rows(free_rows, g, st):  # type: ignore[no-untyped-def]
           np.empty(m, dtype=np.int64), np.empty(m, dtype=np.int64), np.empty(len(u)))  # fmt: skip
     failed = 0
     for r in free_rows:
-        end, dend, hub_dist, hub_entry, nt, ns = _search(r, g, st, ws)
-        if end < 0:
+        end, dend, hub_dist, hub_entry, nt, ns = _search(r, g, st, ws, limit)
+        if end == ABORTED:
+            failed = ABORTED
+        elif end < 0:
             failed += 1
         else:
             scanned = ws[6]
@@ -178,4 +206,6 @@ def augment_rows(free_rows, g, st):  # type: ignore[no-untyped-def]
             dist[touched[s]] = np.inf
             done[touched[s]] = False
             pred[touched[s]] = FREE
+        if failed == ABORTED:
+            break
     return failed
