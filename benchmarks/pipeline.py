@@ -8,7 +8,7 @@ the cache off; the reference is the src-d notebook's recipe, rebuilt here: sciki
 Barnes-Hut t-SNE, lapjv on the dense cost matrix scaled to 100,000, and the notebook's five
 matplotlib figures drawn its way (every image an ``AnnotationBbox``, every move an arrow). It
 prints per-stage seconds, peak memory and the end-to-end ratio, and writes everything to
-``benchmarks/results/pipeline.json``.
+``benchmarks/results/pipeline.json`` (or ``--out``).
 """
 
 from __future__ import annotations
@@ -145,6 +145,8 @@ def main() -> None:
     parser.add_argument("--no-reference", action="store_true", help="skip the notebook's recipe")
     parser.add_argument("--tsne-iter", type=int,
                         help="our t-SNE iterations (default: generate.py's)")  # fmt: skip
+    parser.add_argument("--out", type=Path, default=RESULTS / "pipeline.json",
+                        help="where the JSON goes (default: %(default)s)")  # fmt: skip
     args = parser.parse_args()
     if args.reference:
         print(json.dumps(reference_recipe(args.reference)))
@@ -160,8 +162,8 @@ def main() -> None:
                 row["reference"] = _median([run_reference(n) for _ in range(args.repeats)])
             rows.append(row)
             _print_row(row)
-    RESULTS.mkdir(parents=True, exist_ok=True)
-    (RESULTS / "pipeline.json").write_text(json.dumps({"runs": rows}, indent=2) + "\n")
+    args.out.parent.mkdir(parents=True, exist_ok=True)
+    args.out.write_text(json.dumps({"runs": rows}, indent=2) + "\n")
 
 
 def _median(runs: list[dict[str, Any]]) -> dict[str, Any]:
