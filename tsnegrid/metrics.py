@@ -152,7 +152,7 @@ def nearest_candidates(
 
     Returns (n, m) indices, padded with -1 where a row holds fewer. A row is complete when its
     farthest candidate is strictly farther than its k_max-th, or when it holds all n-1 others.
-    ``start``: each item's exact nearest others found earlier (e.g. t-SNE's
+    ``start``: each item's exact nearest others found earlier, nearest first (e.g. t-SNE's
     :class:`~tsnegrid.embedding.Neighbours`); only the rows it leaves incomplete are searched.
     """
     n = x.shape[0]
@@ -161,9 +161,12 @@ def nearest_candidates(
     todo = np.arange(n)
     m = min(k_max + 1, n - 1)
     if start is not None and start.shape[1] >= k_max:
-        done = _complete(x, todo, start, k_max, n)
-        found.append((todo[done], start[done]))
-        todo, m = todo[~done], min(max(m, 2 * start.shape[1]), n - 1)
+        # A prefix of a nearest-first list is the nearest few; as wide as a fresh search's first
+        # round (t-SNE's lists hold 90), so later steps handle no more candidates than before.
+        head = start[:, : min(start.shape[1], m)]
+        done = _complete(x, todo, head, k_max, n)
+        found.append((todo[done], head[done]))
+        todo, m = todo[~done], min(max(m, 2 * head.shape[1]), n - 1)
     while todo.size:
         if search is None:
             search = NearestNeighbors(algorithm="kd_tree" if x.shape[1] <= 3 else "auto").fit(x)
