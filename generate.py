@@ -122,7 +122,7 @@ def build_parser() -> argparse.ArgumentParser:
         type=int,
         default=2,
         help="threads for every stage: t-SNE, PCA, neighbours, quality, the map (default 2); the "
-        "result is the same for any count; use 1 on a machine whose other cores are busy",
+        "result is the same for any count; t-SNE takes fewer when other processes keep CPUs busy",
     )
     algo.add_argument(
         "--solver",
@@ -214,7 +214,13 @@ def generate(argv: list[str]) -> int:
             bar.clear()
         _progress(timing)
 
-    result = run(config, on_stage=stage_done, on_progress=bar.update if bar else None)
+    def note(text: str) -> None:
+        if bar is not None:
+            bar.clear()
+        print(f"tsnegrid: note: {text}", file=sys.stderr, flush=True)
+
+    result = run(config, on_stage=stage_done, on_progress=bar.update if bar else None,
+                 on_note=note)  # fmt: skip
     files = write_docs(result, report_context(result, argv=argv), config.out)
     a = result.assignment
     print(

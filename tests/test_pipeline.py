@@ -81,6 +81,29 @@ def test_the_thread_count_changes_no_result(tmp_path):
     assert one.figures == two.figures  # every figure, the map and its tiles, byte for byte
 
 
+def test_on_a_busy_machine_tsne_takes_fewer_threads_and_says_so(tmp_path, monkeypatch):
+    from tsnegrid import embedding, pipeline
+
+    seen: list[int] = []
+    real = embedding.embed_tsne
+
+    def spy(features, **kwargs):
+        seen.append(kwargs["threads"])
+        return real(features, **kwargs)
+
+    monkeypatch.setattr(pipeline, "embed_tsne", spy)
+    monkeypatch.setattr(pipeline, "allowed_cpus", lambda: [0, 1])
+    monkeypatch.setattr(pipeline, "busy_cores", lambda cpus: 1.0)  # another process on one core
+    notes: list[str] = []
+    busy = pipeline.run(small_config(tmp_path / "a", n_images=60, threads=2), on_note=notes.append)
+    monkeypatch.setattr(pipeline, "busy_cores", lambda cpus: 0.0)
+    idle = pipeline.run(small_config(tmp_path / "b", n_images=60, threads=2), on_note=notes.append)
+    assert seen == [1, 2]
+    assert notes == ["t-SNE runs on 1 of 2 threads: other processes keep 1.0 of the 2 CPUs busy "
+                     "(the result is the same)"]  # fmt: skip
+    np.testing.assert_array_equal(busy.embedding.points, idle.embedding.points)
+
+
 def _folder(root, images):
     from PIL import Image
 

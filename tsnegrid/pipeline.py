@@ -44,6 +44,7 @@ from tsnegrid.grid import near_square_grid
 from tsnegrid.quality import QualityReport, assess_quality
 from tsnegrid.quality_figures import plot_displacement_map, plot_seams
 from tsnegrid.render import Artifact, MapCells, NamedFigure, render_figures
+from tsnegrid.workers import allowed_cpus, busy_cores, threads_to_use
 
 T = TypeVar("T")
 
@@ -151,20 +152,25 @@ def run(
     *,
     on_stage: StageCallback | None = None,
     on_progress: ProgressCallback | None = None,
+    on_note: Callable[[str], None] | None = None,
 ) -> RunResult:
     """Run the whole pipeline for ``config`` and return what it made (writes only the cache).
 
     The native thread pools (OpenMP, BLAS) are held to ``config.threads`` meanwhile, so that
-    ``--threads 1`` keeps every stage on one core.
+    ``--threads 1`` keeps every stage on one core. ``on_note`` hears about adjustments that
+    change how long the run takes but not what it makes (t-SNE on fewer threads).
     """
     from threadpoolctl import threadpool_limits
 
     with threadpool_limits(limits=config.threads):
-        return _run(config, on_stage, on_progress)
+        return _run(config, on_stage, on_progress, on_note)
 
 
 def _run(
-    config: Config, on_stage: StageCallback | None, on_progress: ProgressCallback | None
+    config: Config,
+    on_stage: StageCallback | None,
+    on_progress: ProgressCallback | None,
+    on_note: Callable[[str], None] | None,
 ) -> RunResult:
     timer = _StageTimer(on_stage)
     policy = CachePolicy(root=config.cache_dir, read=not config.force)
@@ -202,8 +208,8 @@ def _run(
          "code": code_version("tsnegrid.embedding", "scikit-learn", "openTSNE", "numpy")},
         lambda: embed_tsne(features, perplexity=config.perplexity, seed=config.seed,
                            max_iter=config.tsne_iter, engine=config.tsne,
-                           threads=config.threads, progress=_partial(on_progress, "tsne"),
-                           neighbours=neighbours),
+                           threads=_tsne_threads(config.threads, on_note),
+                           progress=_partial(on_progress, "tsne"), neighbours=neighbours),
         Embedding,
     )  # fmt: skip
     assignment = cached_stage(
@@ -255,6 +261,22 @@ class _StageTimer:
         self.timings.append(timing)
         if self.on_stage is not None:
             self.on_stage(timing)
+
+
+def _tsne_threads(threads: int, on_note: Callable[[str], None] | None) -> int:
+    """``threads``, or fewer when other processes keep some of this process's CPUs busy (the
+    embedding is the same for any thread count; only its speed changes)."""
+    if threads == 1:
+        return 1
+    cpus = allowed_cpus()
+    busy = busy_cores(cpus)
+    used = threads_to_use(threads, len(cpus), busy)
+    if used < threads and on_note is not None:
+        on_note(
+            f"t-SNE runs on {used} of {threads} threads: other processes keep "
+            f"{busy or 0:.1f} of the {len(cpus)} CPUs busy (the result is the same)"
+        )
+    return used
 
 
 def _neighbours(features: NDArray[np.float64], config: Config) -> Neighbours | None:
