@@ -13,6 +13,7 @@ import numpy as np
 from numpy.typing import NDArray
 from sklearn.decomposition import PCA
 from sklearn.manifold import TSNE
+from sklearn.neighbors import NearestNeighbors
 
 #: Called with the fraction of a long computation done so far.
 Progress = Callable[[float], None]
@@ -105,8 +106,6 @@ def tsne_neighbour_count(n_points: int, perplexity: float) -> int:
 def feature_neighbours(features: NDArray[np.floating], k: int, *, threads: int) -> Neighbours:
     """The exact ``k`` nearest neighbours of every row, by the same search openTSNE's exact
     mode runs (so an embedding from them is the one openTSNE computes on its own)."""
-    from sklearn.neighbors import NearestNeighbors
-
     x = np.asarray(features, dtype=np.float64)
     search = NearestNeighbors(algorithm="auto", metric="euclidean", n_jobs=threads).fit(x)
     distances, indices = search.kneighbors(n_neighbors=k)

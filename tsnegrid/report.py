@@ -64,7 +64,8 @@ def render_artifacts(result: RunResult, context: Mapping[str, Any]) -> list[Arti
     files.append(Artifact("layout.csv", layout_csv(result).encode()))
     files.append(Artifact("timings.json", _json_bytes(timings_json(result))))
     files.append(Artifact("quality.json", _json_bytes(context["quality_json"])))
-    files += [a for a in result.figures if not a.path.startswith("img/")]  # the map's tiles
+    # the map's tiles and cells.json
+    files += [a for a in result.figures if not a.path.startswith("img/")]
     files += viewer_assets()
     images = {_stem(a.path): a.path for a in files if a.path.startswith("img/")}
     files += render_pages(context, images)
