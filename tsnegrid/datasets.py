@@ -10,6 +10,7 @@ from __future__ import annotations
 import hashlib
 import warnings
 from dataclasses import dataclass
+from functools import partial
 from pathlib import Path
 
 import numpy as np
@@ -17,6 +18,7 @@ from numpy.typing import NDArray
 
 from tsnegrid.errors import InputError, UsageError
 from tsnegrid.idx import IDX_NAMES, IdxFiles, find_idx_files, read_idx_pair
+from tsnegrid.workers import submit, worker_pool
 
 DATASETS: tuple[str, ...] = ("digits", "mnist", "fashion-mnist")
 """The names :func:`load_dataset` accepts."""
@@ -119,7 +121,7 @@ class ImageSet:
 
 
 def load_dataset(
-    name: str, *, data_dir: Path = Path("data"), allow_download: bool = True
+    name: str, *, data_dir: Path = Path("data"), allow_download: bool = True, threads: int = 1
 ) -> ImageSet:
     """Load one of the named datasets.
 
@@ -136,6 +138,9 @@ def load_dataset(
         The data folder (``data/`` of the project by default).
     allow_download : bool
         Whether OpenML may be asked when there are no local files.
+    threads : int
+        With 2 or more, the training and test IDX files are read at the same time (their
+        decompression releases the GIL); the images are the same.
 
     Returns
     -------
@@ -160,7 +165,7 @@ def load_dataset(
     for folder in (data_dir / name, *SYSTEM_DIRS[name]):
         files = find_idx_files(folder)
         if files is not None:
-            return _load_idx(name, folder, files)
+            return _load_idx(name, folder, files, threads=threads)
     if not allow_download:
         raise InputError(_no_files_message(name, data_dir, "downloading is turned off"))
     return _load_openml(name, data_dir)
@@ -180,14 +185,13 @@ def _load_digits() -> ImageSet:
     )
 
 
-def _load_idx(name: str, folder: Path, files: IdxFiles) -> ImageSet:
+def _load_idx(name: str, folder: Path, files: IdxFiles, *, threads: int) -> ImageSet:
     n_classes = len(CLASS_NAMES[name])
-    train_pixels, train_labels = read_idx_pair(
-        files.train_images, files.train_labels, n_classes=n_classes
-    )
-    test_pixels, test_labels = read_idx_pair(
-        files.test_images, files.test_labels, n_classes=n_classes
-    )
+    read = partial(read_idx_pair, n_classes=n_classes)
+    with worker_pool(min(threads, 2)) as pool:
+        train = submit(pool, read, files.train_images, files.train_labels)
+        test = submit(pool, read, files.test_images, files.test_labels)
+        (train_pixels, train_labels), (test_pixels, test_labels) = train.result(), test.result()
     if train_pixels.shape[1:] != test_pixels.shape[1:]:
         raise InputError(
             f"{files.test_images}: images of {test_pixels.shape[1:]} pixels but the training "

@@ -195,9 +195,27 @@ def _read_idx(path: Path, *, magic: int, kind: str) -> NDArray[np.uint8]:
 def _read_bytes(path: Path) -> bytes:
     try:
         if path.name.endswith(".gz"):
-            with gzip.open(path, "rb") as stream:
-                return stream.read()
+            return _gunzip(path)
         return path.read_bytes()
     except (OSError, EOFError, zlib.error) as exc:
         reason = " ".join(str(exc).split()) or type(exc).__name__
         raise InputError(f"{path}: cannot be read ({reason}); download the file again") from exc
+
+
+def _gunzip(path: Path) -> bytes:
+    """The decompressed bytes of a gzip file.
+
+    A single-member file (the usual case) is inflated in one call, which releases the GIL
+    throughout (other threads run meanwhile) and skips :mod:`gzip`'s chunked reads; anything
+    else (several members, trailing bytes, damage) goes through :mod:`gzip`, which explains it.
+    """
+    data = path.read_bytes()
+    inflate = zlib.decompressobj(wbits=16 + zlib.MAX_WBITS)  # gzip header and trailer
+    try:
+        out = inflate.decompress(data)
+    except zlib.error:
+        out = None
+    if out is not None and inflate.eof and not inflate.unused_data:
+        return out
+    with gzip.open(path, "rb") as stream:
+        return stream.read()

@@ -14,10 +14,10 @@ from typing import Any
 
 import numpy as np
 from numpy.typing import ArrayLike, NDArray
-from sklearn.neighbors import NearestNeighbors
 
 from tsnegrid.dpq import Estimate, dpq
 from tsnegrid.grid import grid_nodes
+from tsnegrid.knn import nearest_others
 
 __all__ = [
     "Displacement",
@@ -119,7 +119,8 @@ def neighbourhood_preservation(
     breaks grid ties by the smaller feature distance. So a layout whose grid distances order items
     as the features do scores 1, and the result does not depend on the items' order unless both
     distances tie. Distances are recomputed directly from the coordinates (exact on integer grid
-    coordinates); candidates come from scikit-learn's exact search (a KD-tree in 2-D).
+    coordinates); candidates come from an exact search (SciPy's k-d tree in 2-D, brute force
+    in feature space: :func:`tsnegrid.knn.nearest_others`).
     """
     f = np.asarray(features, dtype=np.float64)
     pos = np.asarray(positions, dtype=np.float64)
@@ -156,7 +157,6 @@ def nearest_candidates(
     :class:`~tsnegrid.embedding.Neighbours`); only the rows it leaves incomplete are searched.
     """
     n = x.shape[0]
-    search: NearestNeighbors | None = None
     found: list[tuple[NDArray[np.intp], NDArray[np.intp]]] = []
     todo = np.arange(n)
     m = min(k_max + 1, n - 1)
@@ -167,10 +167,16 @@ def nearest_candidates(
         done = _complete(x, todo, head, k_max, n)
         found.append((todo[done], head[done]))
         todo, m = todo[~done], min(max(m, 2 * head.shape[1]), n - 1)
+    tree = None
     while todo.size:
-        if search is None:
-            search = NearestNeighbors(algorithm="kd_tree" if x.shape[1] <= 3 else "auto").fit(x)
-        idx = _neighbours_excluding_self(search, x, todo, m)
+        if x.shape[1] > 3:
+            idx = nearest_others(x, m, rows=todo)[0]
+        else:
+            if tree is None:
+                from scipy.spatial import cKDTree  # imported only where needed
+
+                tree = cKDTree(x)
+            idx = _neighbours_excluding_self(tree, x, todo, m)
         done = _complete(x, todo, idx, k_max, n)
         found.append((todo[done], idx[done]))
         todo, m = todo[~done], min(2 * m, n - 1)
@@ -203,10 +209,11 @@ def _ranks(
 
 
 def _neighbours_excluding_self(
-    nn: NearestNeighbors, x: NDArray[np.float64], rows: NDArray[np.intp], m: int
+    tree: Any, x: NDArray[np.float64], rows: NDArray[np.intp], m: int
 ) -> NDArray[np.intp]:
-    """(len(rows), m) nearest other items: query m+1 and drop the item itself (or the last)."""
-    idx = nn.kneighbors(x[rows], n_neighbors=m + 1, return_distance=False)
+    """(len(rows), m) nearest other items by a ``cKDTree``: query m+1 and drop the item itself
+    (or the last)."""
+    idx = tree.query(x[rows], k=m + 1)[1]
     drop = idx == rows[:, None]
     # With duplicates the item may be missing from its own list; then the farthest goes.
     drop[~drop.any(axis=1), -1] = True
