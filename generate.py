@@ -108,14 +108,15 @@ def build_parser() -> argparse.ArgumentParser:
         "--tsne-iter",
         type=int,
         metavar="N",
-        help="t-SNE iterations, at least 250 (default: openTSNE 750, sklearn 1000; "
+        help="t-SNE iterations, at least 250 (default: tsnegrid and opentsne 750, sklearn 1000; "
         "500 is a fast preset)",
     )
     algo.add_argument(
         "--tsne",
         choices=TSNE_NAMES,
-        default="opentsne",
-        help="t-SNE engine: opentsne (fast; FFT above 10,000 images) or sklearn (the notebook's)",
+        default="tsnegrid",
+        help="t-SNE engine: tsnegrid (ours, the fastest), opentsne (FFT above 10,000 images) "
+        "or sklearn (the notebook's)",
     )
     algo.add_argument(
         "--threads",

@@ -31,13 +31,24 @@ def test_pca_caps_components_at_the_data_and_is_deterministic():
     assert np.all(np.diff(a.var(axis=0)) <= 1e-12)
 
 
+def test_pca_gives_scikit_learns_covariance_eigh_scores():
+    from sklearn.decomposition import PCA
+
+    x = np.random.default_rng(3).random((300, 40)).astype(np.float32) ** 3
+    ours = reduce_pca(x, n_components=10, seed=0)
+    theirs = PCA(n_components=10, svd_solver="covariance_eigh").fit_transform(x.astype(np.float64))
+    signs = np.sign(theirs[np.abs(theirs).argmax(axis=0), np.arange(10)])
+    np.testing.assert_allclose(ours, theirs * signs, rtol=1e-10, atol=1e-12)
+    assert np.all(ours[np.abs(ours).argmax(axis=0), np.arange(10)] > 0)
+
+
 def test_normalise_unit_fills_the_square_and_centres_constant_axes():
     pts = normalise_unit(np.array([[1.0, 5.0], [3.0, 5.0], [2.0, 5.0]]))
     assert pts[:, 0].tolist() == [0.0, 1.0, 0.5]
     assert pts[:, 1].tolist() == [0.5, 0.5, 0.5]
 
 
-@pytest.fixture(scope="module", params=["opentsne", "sklearn"])
+@pytest.fixture(scope="module", params=["tsnegrid", "opentsne", "sklearn"])
 def digits_embedding(request):
     digits = load_digits()
     idx = np.random.default_rng(0).choice(len(digits.target), 600, replace=False)
@@ -69,19 +80,22 @@ def test_the_seed_matters():
 
 
 @pytest.mark.parametrize(("n", "perplexity"), [(120, 10), (12, 30)])
-def test_shared_neighbours_give_the_embedding_openTSNE_finds_alone(n, perplexity):
+def test_shared_neighbours_give_the_embedding_each_engine_finds_alone(n, perplexity):
     feats = np.random.default_rng(4).random((n, 6))
     k = tsne_neighbour_count(n, perplexity)
     assert k == min(n - 1, int(3 * min(perplexity, max_perplexity(n))))
     shared = feature_neighbours(feats, k, threads=2)
     assert shared.indices.shape == (n, k) and np.all(np.diff(shared.distances, axis=1) >= 0)
-    alone = embed_tsne(feats, perplexity=perplexity, seed=5, max_iter=300)
-    given = embed_tsne(feats, perplexity=perplexity, seed=5, max_iter=300, neighbours=shared)
-    np.testing.assert_array_equal(given.points, alone.points)
-    # A search of another size is not the one openTSNE would run: it is ignored.
-    other = feature_neighbours(feats, k - 1, threads=1)
-    ignored = embed_tsne(feats, perplexity=perplexity, seed=5, max_iter=300, neighbours=other)
-    np.testing.assert_array_equal(ignored.points, alone.points)
+    for engine in ("tsnegrid", "opentsne"):
+        alone = embed_tsne(feats, perplexity=perplexity, seed=5, max_iter=300, engine=engine)
+        given = embed_tsne(feats, perplexity=perplexity, seed=5, max_iter=300, engine=engine,
+                           neighbours=shared)  # fmt: skip
+        np.testing.assert_array_equal(given.points, alone.points)
+        # A search of another size is not the one t-SNE would run: it is ignored.
+        other = feature_neighbours(feats, k - 1, threads=1)
+        ignored = embed_tsne(feats, perplexity=perplexity, seed=5, max_iter=300, engine=engine,
+                             neighbours=other)  # fmt: skip
+        np.testing.assert_array_equal(ignored.points, alone.points)
 
 
 def test_perplexity_too_large_is_lowered_with_a_note():
@@ -119,18 +133,24 @@ def test_progress_reports_both_phases_and_does_not_change_the_result():
     assert any(f > 250 / 400 for f in seen)  # the second phase counts on from the first
 
 
-@pytest.mark.parametrize(("engine", "expected"), [("opentsne", 750), ("sklearn", 1000)])
-def test_each_engine_runs_its_own_default_iterations(monkeypatch, engine, expected):
+@pytest.mark.parametrize(
+    ("engine", "function", "expected"),
+    [
+        ("tsnegrid", "_own_tsne", 750),
+        ("opentsne", "_opentsne", 750),
+        ("sklearn", "_sklearn_tsne", 1000),
+    ],
+)
+def test_each_engine_runs_its_own_default_iterations(monkeypatch, engine, function, expected):
     from tsnegrid import embedding
 
     seen = {}
 
-    def fake(features, *, perplexity, seed, max_iter, threads, **_):
+    def fake(features, *_, max_iter, **__):
         seen["max_iter"] = max_iter
         return np.random.default_rng(0).random((len(features), 2))
 
-    monkeypatch.setattr(embedding, f"_{'opentsne' if engine == 'opentsne' else 'sklearn_tsne'}",
-                        fake)  # fmt: skip
+    monkeypatch.setattr(embedding, function, fake)
     embed_tsne(np.random.default_rng(0).random((20, 3)), perplexity=5, seed=0, engine=engine)
     assert seen["max_iter"] == expected
     embed_tsne(np.random.default_rng(0).random((20, 3)), perplexity=5, seed=0, engine=engine,

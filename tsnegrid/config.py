@@ -18,7 +18,7 @@ from tsnegrid.errors import UsageError
 
 DATASET_NAMES = ("digits", "mnist", "fashion-mnist")
 SOLVER_NAMES = ("auto", "scipy", "lapjv")
-TSNE_NAMES = ("opentsne", "sklearn")
+TSNE_NAMES = ("tsnegrid", "opentsne", "sklearn")
 #: With no --size, --grid, --n or --all, a large dataset is sampled down to this many images
 #: (the notebook's 50 x 50 run); a smaller one is used whole.
 DEFAULT_MAX_IMAGES = 2500
@@ -42,8 +42,9 @@ class Config:
     pca : PCA dimensions before t-SNE (fewer when the data has fewer).
     perplexity : t-SNE perplexity (lowered, with a note, when too large for the sample).
     tsne_iter : t-SNE optimisation iterations (early exaggeration included); None: the
-        engine's default (openTSNE 750, scikit-learn 1000).
-    tsne : the t-SNE engine, ``opentsne`` (fast, the default) or ``sklearn`` (the notebook's).
+        engine's default (ours and openTSNE 750, scikit-learn 1000).
+    tsne : the t-SNE engine: ``tsnegrid`` (ours, :mod:`tsnegrid.bhtsne`, the default),
+        ``opentsne`` or ``sklearn`` (the notebook's).
     threads : threads of every stage (OpenMP and BLAS are capped to it, t-SNE, the DPQ metric
         and the map's encoding use it); fixed here and recorded in the manifest. Results do
         not depend on it (tested for 1 and 2).
@@ -67,7 +68,7 @@ class Config:
     pca: int = 100
     perplexity: float = 30.0
     tsne_iter: int | None = None
-    tsne: str = "opentsne"
+    tsne: str = "tsnegrid"
     threads: int = 2
     solver: str = "auto"
     out: Path = Path("docs")

@@ -11,9 +11,8 @@ from dataclasses import dataclass
 
 import numpy as np
 from numpy.typing import NDArray
-from sklearn.decomposition import PCA
-from sklearn.manifold import TSNE
-from sklearn.neighbors import NearestNeighbors
+
+from tsnegrid.knn import nearest_others
 
 #: Called with the fraction of a long computation done so far.
 Progress = Callable[[float], None]
@@ -56,8 +55,10 @@ def reduce_pca(
     """Project features onto their first principal components.
 
     Uses the exact covariance eigendecomposition (the fastest exact solver for tall, narrow data
-    such as 70,000 x 784), so the result does not depend on random projections; ``seed`` is
-    passed for the solvers that would use it.
+    such as 70,000 x 784): the same steps, in the same order, as scikit-learn's
+    ``PCA(svd_solver="covariance_eigh")``, so the scores are the ones it computes, without the
+    cost of importing it. Nothing is random; ``seed`` is accepted for a uniform stage signature.
+    Each component's sign makes its largest-magnitude score positive.
 
     Parameters
     ----------
@@ -72,8 +73,16 @@ def reduce_pca(
     k = max(1, min(n_components, n, d))
     if n < 2 or not np.any(features != features[:1]):
         return np.zeros((n, k))  # no variance: every projection is 0
-    pca = PCA(n_components=k, svd_solver="covariance_eigh", random_state=seed)
-    reduced = pca.fit_transform(features.astype(np.float64, copy=False))
+    x = features.astype(np.float64, copy=False)
+    mean = np.mean(x, axis=0)
+    # The covariance from the uncentred Gram matrix (no centred copy of x), float64 throughout.
+    cov = x.T @ x
+    cov -= n * mean[:, None] * mean[None, :]
+    cov /= n - 1
+    _, vectors = np.linalg.eigh(cov)  # eigenvalues ascending
+    axes = np.ascontiguousarray(vectors[:, ::-1][:, :k])  # (d, k), largest eigenvalue first
+    reduced = x @ axes
+    reduced -= mean[None, :] @ axes  # centre after projecting
     return _fix_signs(reduced)
 
 
@@ -104,12 +113,15 @@ def tsne_neighbour_count(n_points: int, perplexity: float) -> int:
 
 
 def feature_neighbours(features: NDArray[np.floating], k: int, *, threads: int) -> Neighbours:
-    """The exact ``k`` nearest neighbours of every row, by the same search openTSNE's exact
-    mode runs (so an embedding from them is the one openTSNE computes on its own)."""
-    x = np.asarray(features, dtype=np.float64)
-    search = NearestNeighbors(algorithm="auto", metric="euclidean", n_jobs=threads).fit(x)
-    distances, indices = search.kneighbors(n_neighbors=k)
-    return Neighbours(np.asarray(indices, dtype=np.intp), np.asarray(distances, np.float64))
+    """The exact ``k`` nearest other rows of every row, nearest first, ties by index.
+
+    A brute-force search (:func:`tsnegrid.knn.nearest_others`): the neighbours openTSNE's exact
+    mode finds, and distances summed as its k-d tree sums them (bit for bit for up to 15
+    features; beyond, its brute-force search may differ in the last bit). The same for any
+    ``threads``.
+    """
+    indices, sq_distances = nearest_others(features, k, threads=threads)
+    return Neighbours(indices, np.sqrt(sq_distances))
 
 
 def max_perplexity(n_points: int) -> float:
@@ -123,7 +135,7 @@ def embed_tsne(
     perplexity: float,
     seed: int,
     max_iter: int | None = None,
-    engine: str = "opentsne",
+    engine: str = "tsnegrid",
     threads: int = 1,
     progress: Progress | None = None,
     neighbours: Neighbours | None = None,
@@ -136,15 +148,18 @@ def embed_tsne(
     perplexity : lowered to :func:`max_perplexity` (with a note) when too large for ``n``.
     seed : the t-SNE ``random_state``.
     max_iter : optimisation iterations, early exaggeration (250) included; None: the engine's
-        own default (``DEFAULT_ITER``: openTSNE 750, scikit-learn 1000, the notebook's).
-    engine : ``"opentsne"`` (Barnes-Hut below 10,000 points, FFT-accelerated above, exact
-        neighbours so the result does not depend on ``threads``) or ``"sklearn"`` (the
+        own default (``DEFAULT_ITER``: ours and openTSNE's 750, scikit-learn's 1000, the
+        notebook's).
+    engine : ``"tsnegrid"`` (ours, :mod:`tsnegrid.bhtsne`: openTSNE's method with a faster
+        Barnes-Hut), ``"opentsne"`` (Barnes-Hut below 10,000 points, FFT-accelerated above,
+        exact neighbours so the result does not depend on ``threads``) or ``"sklearn"`` (the
         notebook's Barnes-Hut).
     threads : worker threads; the result is the same for any count.
-    progress : called with the fraction of iterations done (openTSNE only; the result does not
-        depend on it).
+    progress : called with the fraction of iterations done (not by scikit-learn; the result
+        does not depend on it).
     neighbours : :func:`feature_neighbours` of ``features`` for :func:`tsne_neighbour_count`
-        neighbours, to skip openTSNE's own search (same result); ignored by scikit-learn.
+        neighbours (searched here when None or of another size); openTSNE given them skips its
+        own search (same result); ignored by scikit-learn.
 
     Returns
     -------
@@ -166,9 +181,15 @@ def embed_tsne(
         notes.append(f"{n} images are too few for t-SNE: they are spread on a line by PCA score.")
         return Embedding(points=_line_layout(features), perplexity=used, notes=tuple(notes))
     max_iter = max_iter or DEFAULT_ITER[engine]
-    if engine == "opentsne":
-        if neighbours is not None and neighbours.indices.shape[1] != tsne_neighbour_count(n, used):
-            neighbours = None  # not the search openTSNE would run: let it run its own
+    if neighbours is not None and neighbours.indices.shape[1] != tsne_neighbour_count(n, used):
+        neighbours = None  # not the neighbours t-SNE's affinities use
+    if engine == "tsnegrid":
+        if neighbours is None:
+            neighbours = feature_neighbours(features, tsne_neighbour_count(n, used),
+                                            threads=threads)  # fmt: skip
+        raw = _own_tsne(features, neighbours, perplexity=used, seed=seed, max_iter=max_iter,
+                        threads=threads, progress=progress)  # fmt: skip
+    elif engine == "opentsne":
         raw = _opentsne(features, perplexity=used, seed=seed, max_iter=max_iter, threads=threads,
                         progress=progress, neighbours=neighbours)  # fmt: skip
     else:
@@ -177,12 +198,12 @@ def embed_tsne(
     return Embedding(points=normalise_unit(raw), perplexity=used, notes=tuple(notes))
 
 
-TSNE_ENGINES = ("opentsne", "sklearn")
+TSNE_ENGINES = ("tsnegrid", "opentsne", "sklearn")
 EARLY_EXAGGERATION_ITER = 250
 #: Each engine's own default number of iterations, early exaggeration included. openTSNE's is
 #: enough: on 2,500 Fashion-MNIST images, 750 iterations keep the same 5-NN accuracy as 1,000
-#: (0.76) in a third less time; late Barnes-Hut iterations are the slowest.
-DEFAULT_ITER = {"opentsne": 750, "sklearn": 1000}
+#: (0.76) in a third less time; late Barnes-Hut iterations are the slowest. Ours follows it.
+DEFAULT_ITER = {"tsnegrid": 750, "opentsne": 750, "sklearn": 1000}
 
 
 class _IterationCounter:
@@ -202,9 +223,30 @@ class _IterationCounter:
         return False  # never stop early
 
 
+def _own_tsne(
+    features: NDArray[np.floating],
+    neighbours: Neighbours,
+    *,
+    perplexity: float,
+    seed: int,
+    max_iter: int,
+    threads: int,
+    progress: Progress | None,
+) -> NDArray[np.float64]:
+    from tsnegrid import bhtsne
+
+    schedule = bhtsne.Schedule(early_iter=EARLY_EXAGGERATION_ITER,
+                               late_iter=max(max_iter - EARLY_EXAGGERATION_ITER, 1))  # fmt: skip
+    init = bhtsne.initial_layout(features, seed=seed)
+    return bhtsne.tsne(neighbours.indices, neighbours.distances, init, perplexity=perplexity,
+                       schedule=schedule, threads=threads, progress=progress)  # fmt: skip
+
+
 def _sklearn_tsne(
     features: NDArray[np.floating], *, perplexity: float, seed: int, max_iter: int, threads: int
 ) -> NDArray[np.float64]:
+    from sklearn.manifold import TSNE  # the notebook's engine, imported only when chosen
+
     tsne = TSNE(n_components=2, perplexity=perplexity, init="pca", learning_rate="auto",
                 max_iter=max_iter, random_state=seed, n_jobs=threads)  # fmt: skip
     return np.asarray(tsne.fit_transform(features.astype(np.float32, copy=False)), np.float64)

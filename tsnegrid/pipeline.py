@@ -194,7 +194,7 @@ def _run(
     features = cached_stage(
         "pca",
         {"input": array_digest(raw), "dims": config.pca, "seed": config.seed,
-         "code": code_version("tsnegrid.embedding", "scikit-learn", "numpy")},
+         "code": code_version("tsnegrid.embedding", "numpy")},
         lambda: reduce_pca(raw, n_components=config.pca, seed=config.seed),
         np.ndarray,
     )  # fmt: skip
@@ -205,7 +205,8 @@ def _run(
         "tsne",
         {"input": array_digest(features), "perplexity": config.perplexity,
          "iter": config.tsne_iter, "seed": config.seed, "engine": config.tsne,
-         "code": code_version("tsnegrid.embedding", "scikit-learn", "openTSNE", "numpy")},
+         "code": code_version("tsnegrid.embedding", "tsnegrid.bhtsne", "scikit-learn", "openTSNE",
+                              "numpy", "numba")},
         lambda: embed_tsne(features, perplexity=config.perplexity, seed=config.seed,
                            max_iter=config.tsne_iter, engine=config.tsne,
                            threads=_tsne_threads(config.threads, on_note),
@@ -291,7 +292,7 @@ def _load(config: Config) -> ImageSet:
     if config.images is not None:
         return load_image_folder(config.images, thumb_px=config.thumb_px,
                                  strict=config.strict_input)  # fmt: skip
-    return load_dataset(config.dataset, data_dir=config.data_dir)
+    return load_dataset(config.dataset, data_dir=config.data_dir, threads=config.threads)
 
 
 def _render(

@@ -1,0 +1,490 @@
+"""Barnes-Hut t-SNE in numba: tsnegrid's own t-SNE engine.
+
+The method is openTSNE's (Poličar et al. 2024) and scikit-learn's: Gaussian affinities on each
+point's exact nearest neighbours, calibrated to a perplexity and symmetrised; a PCA
+initialisation scaled to a standard deviation of 1e-4; gradient descent with momentum and
+per-coordinate gains, an early-exaggeration phase and a learning rate of N / exaggeration
+(Belkina et al. 2019); attraction along the affinity graph and repulsion by the Barnes-Hut
+approximation on a quadtree.
+
+What is ours is the speed at the sizes a grid report uses. The quadtree is rebuilt every
+iteration from the points' Morton codes (one sort), with each node's centre of mass read from
+prefix sums and chains of single-child cells collapsed, so a node has at least two children; the
+traversal keeps its stack on the stack. Each point's forces are computed on its own, so the
+points can be split over threads freely: the result does not depend on the thread count.
+
+Pure functions: arrays in, arrays out; nothing here reads a file, prints or looks at the clock.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+
+import numba
+import numpy as np
+from numpy.typing import NDArray
+
+from tsnegrid.workers import submit, worker_pool
+
+#: Bits per axis of the Morton code: cells stop dividing at 1/2**21 of the embedding's span.
+_BITS = 21
+#: openTSNE's standard deviation of the initial embedding's first axis.
+INIT_STD = 1e-4
+#: openTSNE's defaults.
+EARLY_EXAGGERATION = 12.0
+INITIAL_MOMENTUM = 0.8
+FINAL_MOMENTUM = 0.8
+MIN_GAIN = 0.01
+MAX_STEP_NORM = 5.0
+#: Points that share one walk of the tree.
+GROUP_SIZE = 32
+
+
+@dataclass(frozen=True)
+class Schedule:
+    """The optimisation: ``early_iter`` exaggerated iterations, then ``late_iter`` plain ones."""
+
+    early_iter: int
+    late_iter: int
+    theta: float = 0.5
+
+    @property
+    def total(self) -> int:
+        return self.early_iter + self.late_iter
+
+
+# --- affinities ---------------------------------------------------------------------------
+
+
+@numba.njit(cache=True, nogil=True)
+def _conditional_affinities(distances: NDArray[np.float64], perplexity: float) -> NDArray:
+    """Row-stochastic Gaussian affinities whose entropy is ``log(perplexity)`` (bisection on the
+    precision, as every t-SNE does)."""
+    n, k = distances.shape
+    out = np.zeros((n, k))
+    target = np.log(perplexity)
+    for i in range(n):
+        d2 = distances[i] ** 2
+        shift = d2.min()
+        beta, lo, hi = 1.0, 0.0, np.inf
+        for _ in range(200):
+            w = np.exp(-(d2 - shift) * beta)
+            total = w.sum()
+            entropy = np.log(total) + beta * (w * (d2 - shift)).sum() / total
+            if abs(entropy - target) < 1e-8:
+                break
+            if entropy > target:  # too flat: sharpen
+                lo = beta
+                beta = beta * 2.0 if hi == np.inf else (beta + hi) / 2.0
+            else:
+                hi = beta
+                beta = (beta + lo) / 2.0
+        out[i] = w / total
+    return out
+
+
+@numba.njit(cache=True, nogil=True)
+def _symmetrise(
+    indices: NDArray[np.intp], conditional: NDArray[np.float64]
+) -> tuple[NDArray[np.int64], NDArray[np.int64], NDArray[np.float64]]:
+    """``P = (C + C^T) / sum`` as CSR (row pointers, columns ascending, values)."""
+    n, k = indices.shape
+    counts = np.zeros(n + 1, np.int64)
+    for i in range(n):
+        for a in range(k):
+            counts[i + 1] += 1
+            counts[indices[i, a] + 1] += 1
+    ptr = np.cumsum(counts)
+    cols = np.empty(ptr[n], np.int64)
+    vals = np.empty(ptr[n])
+    fill = ptr[:n].copy()
+    for i in range(n):
+        for a in range(k):
+            j = indices[i, a]
+            cols[fill[i]] = j
+            vals[fill[i]] = conditional[i, a]
+            fill[i] += 1
+            cols[fill[j]] = i
+            vals[fill[j]] = conditional[i, a]
+            fill[j] += 1
+    # Sort each row by column and merge the pairs both points listed.
+    out_ptr = np.zeros(n + 1, np.int64)
+    write = 0
+    for i in range(n):
+        start, end = ptr[i], ptr[i + 1]
+        order = np.argsort(cols[start:end], kind="mergesort") + start
+        row_cols = cols[order]
+        row_vals = vals[order]
+        for a in range(len(row_cols)):
+            if a > 0 and row_cols[a] == cols[write - 1]:
+                vals[write - 1] += row_vals[a]
+            else:
+                cols[write] = row_cols[a]
+                vals[write] = row_vals[a]
+                write += 1
+        out_ptr[i + 1] = write
+    total = vals[:write].sum()
+    return out_ptr, cols[:write].copy(), vals[:write] / total
+
+
+def joint_affinities(
+    indices: NDArray[np.intp], distances: NDArray[np.float64], perplexity: float
+) -> tuple[NDArray[np.int64], NDArray[np.int64], NDArray[np.float64]]:
+    """t-SNE's symmetric affinities from each point's nearest neighbours (nearest first, self
+    excluded), as CSR arrays summing to 1."""
+    conditional = _conditional_affinities(np.ascontiguousarray(distances, np.float64), perplexity)
+    return _symmetrise(np.ascontiguousarray(indices, np.int64), conditional)
+
+
+# --- quadtree -----------------------------------------------------------------------------
+
+
+@numba.njit(cache=True, nogil=True)
+def _spread(v: np.uint64) -> np.uint64:
+    """Put the low 32 bits of ``v`` on the even bit positions."""
+    v &= np.uint64(0xFFFFFFFF)
+    v = (v | (v << np.uint64(16))) & np.uint64(0x0000FFFF0000FFFF)
+    v = (v | (v << np.uint64(8))) & np.uint64(0x00FF00FF00FF00FF)
+    v = (v | (v << np.uint64(4))) & np.uint64(0x0F0F0F0F0F0F0F0F)
+    v = (v | (v << np.uint64(2))) & np.uint64(0x3333333333333333)
+    return (v | (v << np.uint64(1))) & np.uint64(0x5555555555555555)
+
+
+@numba.njit(cache=True, nogil=True)
+def build_tree(y: NDArray[np.float64]) -> tuple:
+    """A quadtree over the points ``y`` (n, 2).
+
+    Returns ``(order, node_start, node_end, node_com, node_width, node_child, node_nchild,
+    n_nodes)``: ``order`` lists the points in Morton order; node ``v`` holds the points
+    ``order[node_start[v]:node_end[v]]``, whose centre of mass is ``node_com[v]``, in a square
+    cell of side ``node_width[v]``; its children are the nodes ``node_child[v]`` to
+    ``node_child[v] + node_nchild[v] - 1`` (none for a leaf). Node 0 is the root.
+    """
+    n = y.shape[0]
+    lo_x, lo_y = y[:, 0].min(), y[:, 1].min()
+    side = max(y[:, 0].max() - lo_x, y[:, 1].max() - lo_y)
+    if side <= 0.0:
+        side = 1.0
+    side *= 1.0 + 1e-9
+    scale = (1 << _BITS) / side
+    top = (1 << _BITS) - 1
+    codes = np.empty(n, np.uint64)
+    for i in range(n):
+        qx = min(int((y[i, 0] - lo_x) * scale), top)
+        qy = min(int((y[i, 1] - lo_y) * scale), top)
+        codes[i] = (_spread(np.uint64(qx)) << np.uint64(1)) | _spread(np.uint64(qy))
+    order = np.argsort(codes, kind="mergesort")
+    codes = codes[order]
+    cum = np.zeros((n + 1, 2))
+    for a in range(n):
+        cum[a + 1, 0] = cum[a, 0] + y[order[a], 0]
+        cum[a + 1, 1] = cum[a, 1] + y[order[a], 1]
+    cap = 2 * n + 1
+    node_start = np.empty(cap, np.int64)
+    node_end = np.empty(cap, np.int64)
+    node_level = np.empty(cap, np.int64)
+    node_child = np.full(cap, -1, np.int64)
+    node_nchild = np.zeros(cap, np.int64)
+    node_start[0], node_end[0], node_level[0] = 0, n, 0
+    n_nodes = 1
+    head = 0
+    while head < n_nodes:  # breadth first, so each node's children are contiguous
+        v = head
+        head += 1
+        start, end, level = node_start[v], node_end[v], node_level[v]
+        if end - start < 2:
+            continue
+        # Collapse levels where every point falls in the same quadrant.
+        while level < _BITS and (codes[start] >> np.uint64(2 * (_BITS - 1 - level))) == (
+            codes[end - 1] >> np.uint64(2 * (_BITS - 1 - level))
+        ):
+            level += 1
+        node_level[v] = level
+        if level >= _BITS:
+            continue  # coincident points: a leaf of several
+        shift = np.uint64(2 * (_BITS - 1 - level))
+        node_child[v] = n_nodes
+        a = start
+        while a < end:
+            quadrant = (codes[a] >> shift) & np.uint64(3)
+            b = a + 1
+            while b < end and ((codes[b] >> shift) & np.uint64(3)) == quadrant:
+                b += 1
+            node_start[n_nodes], node_end[n_nodes], node_level[n_nodes] = a, b, level + 1
+            n_nodes += 1
+            node_nchild[v] += 1
+            a = b
+    node_com = np.empty((n_nodes, 2))
+    node_width = np.empty(n_nodes)
+    for v in range(n_nodes):
+        count = node_end[v] - node_start[v]
+        node_com[v, 0] = (cum[node_end[v], 0] - cum[node_start[v], 0]) / count
+        node_com[v, 1] = (cum[node_end[v], 1] - cum[node_start[v], 1]) / count
+        node_width[v] = side / (1 << node_level[v])
+    return (order, node_start[:n_nodes], node_end[:n_nodes], node_com, node_width,
+            node_child[:n_nodes], node_nchild[:n_nodes], n_nodes)  # fmt: skip
+
+
+# --- gradient -----------------------------------------------------------------------------
+
+
+@numba.njit(cache=True, nogil=True)
+def groups_of(tree: tuple, size: int) -> NDArray[np.int64]:
+    """The largest nodes of at most ``size`` points (and leaves of more), in Morton order:
+    they cover every point once."""
+    _, node_start, node_end, _, _, node_child, node_nchild, _ = tree
+    out = np.empty(len(node_start), np.int64)
+    count = 0
+    stack = np.empty(4 * (_BITS + 2) + 4, np.int64)
+    stack[0] = 0
+    top = 1
+    while top > 0:
+        top -= 1
+        v = stack[top]
+        if node_end[v] - node_start[v] <= size or node_nchild[v] == 0:
+            out[count] = v
+            count += 1
+            continue
+        for c in range(node_nchild[v] - 1, -1, -1):  # first child on top: Morton order
+            stack[top] = node_child[v] + c
+            top += 1
+    return out[:count]
+
+
+@numba.njit(cache=True, nogil=True, error_model="numpy")
+def _forces(
+    y: NDArray[np.float64],
+    ptr: NDArray[np.int64],
+    cols: NDArray[np.int64],
+    vals: NDArray[np.float64],
+    tree: tuple,
+    groups: NDArray[np.int64],
+    theta: float,
+    attract: NDArray[np.float64],
+    repel: NDArray[np.float64],
+    sum_q: NDArray[np.float64],
+) -> None:
+    """For the points of the nodes ``groups``: attraction along the affinities (``sum_j p_ij
+    q_ij (y_i - y_j)``), unnormalised Barnes-Hut repulsion (``sum_j q_ij^2 (y_i - y_j)``) and
+    ``sum_j q_ij``, with ``q_ij = 1 / (1 + |y_i - y_j|^2)``.
+
+    The tree is walked once per group of nearby points: a cell is summarised by its centre of
+    mass when its side is under ``theta`` times its distance to the group's bounding box (so
+    under ``theta`` times its distance to each point of the group, the per-point rule), and the
+    group's points then sum over that one list.
+    """
+    order, node_start, node_end, node_com, node_width, node_child, node_nchild, n_nodes = tree
+    theta2 = theta * theta
+    stack = np.empty(4 * (_BITS + 2) + 4, np.int64)
+    list_x = np.empty(n_nodes + len(order))
+    list_y = np.empty(n_nodes + len(order))
+    list_n = np.empty(n_nodes + len(order))
+    gx = np.empty(len(order))
+    gy = np.empty(len(order))
+    rx = np.empty(len(order))
+    ry = np.empty(len(order))
+    sq = np.empty(len(order))
+    for g in groups:
+        lo_x, lo_y, hi_x, hi_y = np.inf, np.inf, -np.inf, -np.inf
+        for a in range(node_start[g], node_end[g]):
+            i = order[a]
+            lo_x = min(lo_x, y[i, 0])
+            hi_x = max(hi_x, y[i, 0])
+            lo_y = min(lo_y, y[i, 1])
+            hi_y = max(hi_y, y[i, 1])
+        length = 0
+        stack[0] = 0
+        top = 1
+        while top > 0:
+            top -= 1
+            v = stack[top]
+            if node_nchild[v] == 0:  # a leaf: its points one by one
+                for a in range(node_start[v], node_end[v]):
+                    j = order[a]
+                    list_x[length] = y[j, 0]
+                    list_y[length] = y[j, 1]
+                    list_n[length] = 1.0
+                    length += 1
+                continue
+            cx, cy = node_com[v, 0], node_com[v, 1]
+            gap_x = max(lo_x - cx, 0.0, cx - hi_x)
+            gap_y = max(lo_y - cy, 0.0, cy - hi_y)
+            if node_width[v] * node_width[v] < theta2 * (gap_x * gap_x + gap_y * gap_y):
+                list_x[length] = cx
+                list_y[length] = cy
+                list_n[length] = node_end[v] - node_start[v]
+                length += 1
+            else:
+                first = node_child[v]
+                for c in range(node_nchild[v]):
+                    stack[top] = first + c
+                    top += 1
+        size = node_end[g] - node_start[g]
+        for a in range(size):
+            i = order[node_start[g] + a]
+            gx[a] = y[i, 0]
+            gy[a] = y[i, 1]
+            rx[a] = 0.0
+            ry[a] = 0.0
+            sq[a] = 0.0
+        # Cells outside, points inside: each point's sums run over the list in list order,
+        # and the points are independent lanes (SIMD without reordering any sum).
+        for m in range(length):
+            cx, cy, weight = list_x[m], list_y[m], list_n[m]
+            for a in range(size):
+                dx = gx[a] - cx
+                dy = gy[a] - cy
+                q = 1.0 / (1.0 + dx * dx + dy * dy)
+                wq = weight * q
+                sq[a] += wq
+                wq *= q
+                rx[a] += wq * dx
+                ry[a] += wq * dy
+        for a in range(size):
+            i = order[node_start[g] + a]
+            ax = 0.0
+            ay = 0.0
+            for e in range(ptr[i], ptr[i + 1]):
+                j = cols[e]
+                dx = gx[a] - y[j, 0]
+                dy = gy[a] - y[j, 1]
+                pq = vals[e] / (1.0 + dx * dx + dy * dy)
+                ax += pq * dx
+                ay += pq * dy
+            attract[i, 0] = ax
+            attract[i, 1] = ay
+            repel[i, 0] = rx[a]
+            repel[i, 1] = ry[a]
+            sum_q[i] = sq[a] - 1.0  # the point itself was in its own leaf: q = 1, no force
+
+
+@numba.njit(cache=True, nogil=True)
+def _step(
+    y: NDArray[np.float64],
+    attract: NDArray[np.float64],
+    repel: NDArray[np.float64],
+    z: float,
+    exaggeration: float,
+    update: NDArray[np.float64],
+    gains: NDArray[np.float64],
+    learning_rate: float,
+    momentum: float,
+) -> None:
+    """One gradient-descent step with momentum and gains (openTSNE's), in place; then centre."""
+    n = y.shape[0]
+    for i in range(n):
+        step2 = 0.0
+        for d in range(2):
+            grad = exaggeration * attract[i, d] - repel[i, d] / z
+            if np.sign(update[i, d]) != np.sign(grad):
+                gains[i, d] += 0.2
+            else:
+                gains[i, d] = gains[i, d] * 0.8 + MIN_GAIN
+            update[i, d] = momentum * update[i, d] - learning_rate * gains[i, d] * grad
+            step2 += update[i, d] * update[i, d]
+        if step2 > MAX_STEP_NORM * MAX_STEP_NORM:
+            shrink = MAX_STEP_NORM / np.sqrt(step2)
+            update[i, 0] *= shrink
+            update[i, 1] *= shrink
+        y[i, 0] += update[i, 0]
+        y[i, 1] += update[i, 1]
+    mx = 0.0
+    my = 0.0
+    for i in range(n):
+        mx += y[i, 0]
+        my += y[i, 1]
+    mx /= n
+    my /= n
+    for i in range(n):
+        y[i, 0] -= mx
+        y[i, 1] -= my
+
+
+# --- driver -------------------------------------------------------------------------------
+
+
+def initial_layout(features: NDArray[np.floating], *, seed: int) -> NDArray[np.float64]:
+    """openTSNE's PCA initialisation: the first two principal components scaled so the first has
+    standard deviation 1e-4, plus jitter of 1% of that (seeded)."""
+    x = np.asarray(features, dtype=np.float64)
+    centred = x - x.mean(axis=0)
+    if x.shape[1] > 2:
+        # The top two right singular vectors, from the small covariance matrix.
+        values, vectors = np.linalg.eigh(centred.T @ centred)
+        top = vectors[:, np.argsort(values)[::-1][:2]]
+        y = centred @ top
+    else:
+        y = np.zeros((len(x), 2))
+        y[:, : x.shape[1]] = centred
+    std = float(np.std(y[:, 0]))
+    y = y / std * INIT_STD if std > 0 else y
+    rng = np.random.default_rng(seed)
+    y += rng.normal(0.0, INIT_STD * 0.01, y.shape)
+    return np.ascontiguousarray(y)
+
+
+def tsne(
+    indices: NDArray[np.intp],
+    distances: NDArray[np.float64],
+    init: NDArray[np.float64],
+    *,
+    perplexity: float,
+    schedule: Schedule,
+    threads: int = 1,
+    progress: Callable[[float], None] | None = None,
+) -> NDArray[np.float64]:
+    """Optimise a t-SNE embedding from each point's nearest neighbours.
+
+    Parameters
+    ----------
+    indices, distances : (n, k) nearest neighbours of each point (self excluded), nearest first.
+    init : (n, 2) starting layout (see :func:`initial_layout`); not modified.
+    perplexity : the affinities' perplexity (k is usually 3 x perplexity).
+    schedule : iterations and the Barnes-Hut angle.
+    threads : worker threads; the result is the same for any count.
+    progress : called with the fraction of iterations done, every 25 iterations.
+
+    Returns
+    -------
+    (n, 2) float64 embedding, centred at 0.
+    """
+    ptr, cols, vals = joint_affinities(indices, distances, perplexity)
+    y = np.array(init, dtype=np.float64, order="C")
+    n = len(y)
+    attract = np.zeros((n, 2))
+    repel = np.zeros((n, 2))
+    sum_q = np.zeros(n)
+    update = np.zeros((n, 2))
+    gains = np.ones((n, 2))
+    phases = [(schedule.early_iter, EARLY_EXAGGERATION, INITIAL_MOMENTUM),
+              (schedule.late_iter, 1.0, FINAL_MOMENTUM)]  # fmt: skip
+    done = 0
+    with worker_pool(threads) as pool:
+        for n_iter, exaggeration, momentum in phases:
+            learning_rate = n / exaggeration
+            for _ in range(n_iter):
+                tree = build_tree(y)
+                parts = _split(tree, groups_of(tree, GROUP_SIZE), threads)
+                # The caller takes the first part, the pool the others.
+                shared = (y, ptr, cols, vals, tree)
+                out = (attract, repel, sum_q)
+                jobs = [submit(pool, _forces, *shared, part, schedule.theta, *out)
+                        for part in parts[1:]]  # fmt: skip
+                _forces(*shared, parts[0], schedule.theta, *out)
+                for job in jobs:
+                    job.result()
+                z = float(sum_q.sum())
+                _step(y, attract, repel, z, exaggeration, update, gains, learning_rate, momentum)
+                done += 1
+                if progress is not None and done % 25 == 0:
+                    progress(done / schedule.total)
+    return y
+
+
+def _split(tree: tuple, groups: NDArray[np.int64], parts: int) -> list[NDArray[np.int64]]:
+    """``groups`` cut into ``parts`` runs of about equal numbers of points."""
+    sizes = tree[2][groups] - tree[1][groups]
+    ends = np.cumsum(sizes)
+    cuts = np.searchsorted(ends, ends[-1] * np.arange(1, parts) / parts)
+    return np.split(groups, cuts)
