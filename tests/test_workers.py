@@ -35,8 +35,21 @@ def test_busy_cores_counts_what_other_processes_used_of_our_cpus() -> None:
     readings = iter([{0: (100, 1000), 1: (50, 1000), 2: (0, 1000)},
                      {0: (200, 1100), 1: (55, 1100), 2: (100, 1100)}])  # fmt: skip
     # cpu 0 fully busy over the sample, cpu 1 5% busy; cpu 2 is not ours
-    busy = busy_cores([0, 1], read=lambda: next(readings), seconds=0)
+    busy = busy_cores([0, 1], read=lambda: next(readings), own=lambda: 0, seconds=0)
     assert busy == pytest.approx(1.05)
+
+
+def test_busy_cores_leaves_out_this_processs_own_threads() -> None:
+    from tsnegrid.workers import busy_cores
+
+    readings = iter([{0: (100, 1000), 1: (50, 1000)}, {0: (200, 1100), 1: (55, 1100)}])
+    # Of the 105 busy ticks, 60 were this process's (a spinning pool of its own).
+    ours = iter([7, 67])
+    busy = busy_cores([0, 1], read=lambda: next(readings), own=lambda: next(ours), seconds=0)
+    assert busy == pytest.approx(0.45)
+    readings = iter([{0: (0, 0)}, {0: (10, 100)}])
+    ours = iter([0, 30])  # rounding of the tick counters: never below 0
+    assert busy_cores([0], read=lambda: next(readings), own=lambda: next(ours), seconds=0) == 0.0
 
 
 def test_busy_cores_is_none_where_it_cannot_be_read() -> None:
@@ -46,6 +59,7 @@ def test_busy_cores_is_none_where_it_cannot_be_read() -> None:
         raise OSError("no /proc here")
 
     assert busy_cores([0], read=unreadable, seconds=0) is None
+    assert busy_cores([0], read=lambda: {0: (0, 1)}, own=lambda: int("?"), seconds=0) is None
     assert busy_cores([5], read=lambda: {0: (0, 1)}, seconds=0) is None
 
 

@@ -60,27 +60,38 @@ def busy_cores(
     cpus: Sequence[int],
     *,
     read: Callable[[], dict[int, tuple[int, int]]] | None = None,
+    own: Callable[[], int] | None = None,
     seconds: float = BUSY_SAMPLE_SECONDS,
 ) -> float | None:
     """How many of ``cpus`` other processes keep busy, watched for ``seconds`` while this one
     sleeps; None where that cannot be read (no ``/proc/stat``).
 
-    ``read`` returns ``{cpu: (busy ticks, total ticks)}`` (default: ``/proc/stat``).
+    This process's own threads are not counted: a library's pool that spins a while after its
+    last task (OpenBLAS does) is not another process.
+
+    ``read`` returns ``{cpu: (busy ticks, total ticks)}`` (default: ``/proc/stat``); ``own`` the
+    ticks this process has used (default: ``/proc/self/stat``).
     """
     read = read or _proc_stat
+    own = own or _own_ticks
     try:
-        before = read()
+        before, own_before = read(), own()
         time.sleep(seconds)
-        after = read()
-    except (OSError, ValueError):
+        after, own_after = read(), own()
+    except (OSError, ValueError, IndexError):
         return None
     busy = 0.0
+    totals = []
     for cpu in cpus:
         if cpu not in before or cpu not in after:
             return None
         total = after[cpu][1] - before[cpu][1]
         busy += (after[cpu][0] - before[cpu][0]) / total if total > 0 else 0.0
-    return busy
+        totals.append(total)
+    per_cpu = sum(totals) / len(totals) if totals else 0.0
+    if per_cpu > 0:
+        busy -= (own_after - own_before) / per_cpu
+    return min(max(busy, 0.0), float(len(cpus)))
 
 
 def threads_to_use(threads: int, n_cpus: int, busy: float | None) -> int:
@@ -92,6 +103,12 @@ def threads_to_use(threads: int, n_cpus: int, busy: float | None) -> int:
     """
     free = n_cpus - (busy or 0.0)
     return max(1, min(threads, n_cpus, int(free + 0.5)))
+
+
+def _own_ticks() -> int:
+    """User and system ticks of this process, all its threads, from ``/proc/self/stat``."""
+    fields = Path("/proc/self/stat").read_text().rsplit(")", 1)[1].split()
+    return int(fields[11]) + int(fields[12])  # utime and stime: fields 14 and 15 of stat(5)
 
 
 def _proc_stat() -> dict[int, tuple[int, int]]:
