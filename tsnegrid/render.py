@@ -49,18 +49,30 @@ class NamedFigure:
 
 def figure_png(figure: Figure | NDArray[np.uint8]) -> bytes:
     """PNG bytes of a figure or image array, with no timestamps: equal input, equal bytes."""
-    if isinstance(figure, Figure):
-        # Raw pixels straight from Agg: no PNG round trip before the palette is chosen.
-        raw = io.BytesIO()
-        figure.savefig(raw, format="rgba")
-        size = figure.canvas.get_width_height(physical=True)
-        rgba = Image.frombuffer("RGBA", size, raw.getvalue(), "raw", "RGBA", 0, 1)
+    return _encode_png(draw(figure))
+
+
+def draw(figure: Figure | NDArray[np.uint8]) -> Image.Image | NDArray[np.uint8]:
+    """A figure drawn to raw pixels (matplotlib's part, which holds the GIL); an image array as
+    it is."""
+    if not isinstance(figure, Figure):
+        return figure
+    # Raw pixels straight from Agg: no PNG round trip before the palette is chosen.
+    raw = io.BytesIO()
+    figure.savefig(raw, format="rgba")
+    size = figure.canvas.get_width_height(physical=True)
+    return Image.frombuffer("RGBA", size, raw.getvalue(), "raw", "RGBA", 0, 1)
+
+
+def _encode_png(pixels: Image.Image | NDArray[np.uint8]) -> bytes:
+    """PNG bytes of :func:`draw`'s output (Pillow's part: it releases the GIL)."""
+    if isinstance(pixels, Image.Image):
         # Opaque, 256-colour PNG: plots have few colours, and this keeps them ~3x smaller.
-        image = rgba.convert("RGB").quantize(
+        image = pixels.convert("RGB").quantize(
             256, method=Image.Quantize.MEDIANCUT, dither=Image.Dither.NONE
         )
     else:
-        image = Image.fromarray(figure)
+        image = Image.fromarray(pixels)
     buf = io.BytesIO()
     # zlib level 6: within 2% of level 9 (optimize=True) in size, 6x faster on these images.
     image.save(buf, format="PNG", compress_level=PNG_COMPRESS_LEVEL)
@@ -74,10 +86,14 @@ def hashed_name(stem: str, data: bytes, suffix: str = ".png") -> str:
 
 def figure_artifact(key: str, figure: Figure | NDArray[np.uint8]) -> Artifact:
     """A page figure as PNG, or as JPEG when it is a photo-like image too big for the page."""
-    data = figure_png(figure)
-    if len(data) > PAGE_FIGURE_BYTES and not isinstance(figure, Figure):
+    return _encoded_artifact(key, draw(figure))
+
+
+def _encoded_artifact(key: str, pixels: Image.Image | NDArray[np.uint8]) -> Artifact:
+    data = _encode_png(pixels)
+    if len(data) > PAGE_FIGURE_BYTES and not isinstance(pixels, Image.Image):
         buf = io.BytesIO()
-        Image.fromarray(figure).save(buf, format="JPEG", quality=88)
+        Image.fromarray(pixels).save(buf, format="JPEG", quality=88)
         return Artifact(hashed_name(key, buf.getvalue(), ".jpg"), buf.getvalue())
     return Artifact(hashed_name(key, data), data)
 
@@ -115,9 +131,9 @@ def render_figures(
 ) -> tuple[Artifact, ...]:
     """Every figure's file, then the map's files (:func:`map_artifacts`).
 
-    With ``threads > 1`` the map is encoded on ``threads`` worker threads while the figures are
-    drawn here; with one, everything runs on the calling thread. ``progress`` gets the fraction
-    of figures and tile batches done.
+    With ``threads > 1`` the map and each drawn figure are encoded on ``threads`` worker
+    threads while the next figures are drawn here; with one, everything runs on the calling
+    thread. ``progress`` gets the fraction of figures and tile batches done.
     """
     with worker_pool(threads) as pool:
         pending = _PendingMap.start(mosaic, pool)
@@ -129,9 +145,10 @@ def render_figures(
             if progress is not None:
                 progress(done / units)
 
+        encoding = [submit(pool, _encoded_artifact, f.key, draw(f.figure)) for f in figures]
         drawn = []
-        for f in figures:
-            drawn.append(figure_artifact(f.key, f.figure))
+        for job in encoding:
+            drawn.append(job.result())
             step()
         return (*drawn, *pending.finish(cells, step))
 
