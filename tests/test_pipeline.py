@@ -81,6 +81,26 @@ def test_the_thread_count_changes_no_result(tmp_path):
     assert one.figures == two.figures  # every figure, the map and its tiles, byte for byte
 
 
+def test_numba_starts_on_a_thread_that_never_outlives_the_run_nor_fails_it(tmp_path, monkeypatch):
+    import threading
+
+    from tsnegrid import knn, pipeline
+
+    started: list[str] = []
+    real_warm_up = knn.warm_up
+
+    def failing_warm_up():
+        started.append(threading.current_thread().name)
+        raise RuntimeError("no compiler today")
+
+    monkeypatch.setattr(knn, "warm_up", failing_warm_up)
+    result = pipeline.run(small_config(tmp_path / "docs", n_images=40))
+    assert started == ["tsnegrid-numba"]
+    assert result.assignment.optimal  # the stages ran as usual
+    assert "tsnegrid-numba" not in [t.name for t in threading.enumerate()]
+    real_warm_up()  # and the real one runs on its own
+
+
 def test_on_a_busy_machine_tsne_takes_fewer_threads_and_says_so(tmp_path, monkeypatch):
     from tsnegrid import embedding, pipeline
 

@@ -179,3 +179,13 @@ def _sift_down(heap_v, heap_i, pos, size):  # type: ignore[no-untyped-def]
         heap_v[pos], heap_i[pos] = heap_v[child], heap_i[child]
         pos = child
     heap_v[pos], heap_i[pos] = v, i
+
+
+def warm_up() -> None:
+    """Load this module's compiled kernels on a tiny search.
+
+    The first kernel a process loads also starts numba itself (~0.2-0.4 s, partly outside the
+    GIL); the pipeline does this on a thread while the dataset is read, so the neighbour
+    search does not wait for it. The result is thrown away.
+    """
+    nearest_others(np.arange(32.0).reshape(16, 2), 1)

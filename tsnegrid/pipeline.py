@@ -7,9 +7,10 @@ It writes nothing: the report is written by :func:`tsnegrid.report.write_docs`.
 from __future__ import annotations
 
 import resource
+import threading
 import time
 from collections.abc import Callable, Iterator
-from contextlib import contextmanager
+from contextlib import contextmanager, suppress
 from dataclasses import dataclass
 from typing import Any, TypeVar, cast
 
@@ -162,8 +163,23 @@ def run(
     """
     from threadpoolctl import threadpool_limits
 
-    with threadpool_limits(limits=config.threads):
-        return _run(config, on_stage, on_progress, on_note)
+    # numba starts on a thread while the images are read (see knn.warm_up); waited for at the
+    # end, so no thread outlives the run.
+    warm = threading.Thread(target=_warm_up, name="tsnegrid-numba", daemon=True)
+    warm.start()
+    try:
+        with threadpool_limits(limits=config.threads):
+            return _run(config, on_stage, on_progress, on_note)
+    finally:
+        warm.join()
+
+
+def _warm_up() -> None:
+    from tsnegrid.knn import warm_up
+
+    # Only an early start: the neighbour stage reports any real failure.
+    with suppress(Exception):
+        warm_up()
 
 
 def _run(
