@@ -32,6 +32,8 @@ from numpy.typing import ArrayLike, NDArray
 from tsnegrid.workers import worker_pool
 
 _BLOCK_ELEMENTS = 1 << 21  # 2M float64 = 16 MiB per block array
+_MIN_BLOCKS = 16  # blocks per group at least (when rows allow): work for every thread
+_MIN_BLOCK_ROWS = 64
 _N_GROUPS = 20  # jackknife groups of anchors for the estimate's standard error
 _LUT_MAX = 1 << 24  # largest squared grid distance served by a lookup table (64 MiB of int32)
 _NEAR = 1e-4  # pairs with |a-b|² below this share of max |x|² get direct differences
@@ -194,10 +196,11 @@ def _anchor_sums(
     n = x.shape[0]
     sq = np.einsum("ij,ij->i", x, x)
     uniq, lut = _grid_distance_ranks(rows, cols)
-    size = max(1, _BLOCK_ELEMENTS // n)
+    # Block sizes depend on n and the groups, never on the thread count (the sums' order).
     blocks = [
         (g, group[start : start + size])
         for g, group in enumerate(groups)
+        for size in [_block_rows(n, group.size)]
         for start in range(0, group.size, size)
     ]
 
@@ -221,6 +224,14 @@ def _anchor_sums(
             sums_2d[:, g] += part_2d
             sums_hd[g] += part_hd
     return sums_2d, sums_hd
+
+
+def _block_rows(n: int, anchors: int) -> int:
+    """Anchors per block: at most ``_BLOCK_ELEMENTS`` distances, and ``_MIN_BLOCKS`` blocks or
+    more when that leaves ``_MIN_BLOCK_ROWS`` rows each."""
+    most = max(1, _BLOCK_ELEMENTS // n)
+    even = max(_MIN_BLOCK_ROWS, -(-anchors // _MIN_BLOCKS))
+    return min(most, even)
 
 
 def _distance_block(
