@@ -38,7 +38,7 @@ FINAL_MOMENTUM = 0.8
 MIN_GAIN = 0.01
 MAX_STEP_NORM = 5.0
 #: Points that share one walk of the tree.
-GROUP_SIZE = 32
+GROUP_SIZE = 64
 
 
 @dataclass(frozen=True)
