@@ -42,6 +42,21 @@ def test_pca_gives_scikit_learns_covariance_eigh_scores():
     assert np.all(ours[np.abs(ours).argmax(axis=0), np.arange(10)] > 0)
 
 
+def test_pca_is_the_same_whatever_the_threads_of_ours_or_of_blas():
+    from threadpoolctl import threadpool_limits
+
+    # Big enough for OpenBLAS to use its threads (whose count changes its last bits), and more
+    # rows than one block.
+    x = np.random.default_rng(5).integers(0, 256, (9000, 300)).astype(np.float32) / 255
+    with threadpool_limits(limits=1, user_api="blas"):
+        one = reduce_pca(x, n_components=50, seed=0, threads=1)
+    with threadpool_limits(limits=2, user_api="blas"):
+        two = reduce_pca(x, n_components=50, seed=0, threads=2)
+        three = reduce_pca(x, n_components=50, seed=0, threads=3)
+    np.testing.assert_array_equal(one, two)
+    np.testing.assert_array_equal(one, three)
+
+
 def test_normalise_unit_fills_the_square_and_centres_constant_axes():
     pts = normalise_unit(np.array([[1.0, 5.0], [3.0, 5.0], [2.0, 5.0]]))
     assert pts[:, 0].tolist() == [0.0, 1.0, 0.5]

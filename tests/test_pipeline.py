@@ -113,10 +113,12 @@ def test_on_a_busy_machine_tsne_takes_fewer_threads_and_says_so(tmp_path, monkey
 
     monkeypatch.setattr(pipeline, "embed_tsne", spy)
     monkeypatch.setattr(pipeline, "allowed_cpus", lambda: [0, 1])
-    monkeypatch.setattr(pipeline, "busy_cores", lambda cpus: 1.0)  # another process on one core
+    monkeypatch.setattr(
+        pipeline, "busy_cores", lambda cpus, **_: 1.0
+    )  # another process on one core
     notes: list[str] = []
     busy = pipeline.run(small_config(tmp_path / "a", n_images=60, threads=2), on_note=notes.append)
-    monkeypatch.setattr(pipeline, "busy_cores", lambda cpus: 0.0)
+    monkeypatch.setattr(pipeline, "busy_cores", lambda cpus, **_: 0.0)
     idle = pipeline.run(small_config(tmp_path / "b", n_images=60, threads=2), on_note=notes.append)
     assert seen == [1, 2]
     assert notes == ["t-SNE runs on 1 of 2 threads: other processes keep 1.0 of the 2 CPUs busy "

@@ -29,7 +29,7 @@ import numba
 import numpy as np
 from numpy.typing import ArrayLike, NDArray
 
-from tsnegrid.workers import worker_pool
+from tsnegrid.workers import single_thread_blas, worker_pool
 
 _BLOCK_ELEMENTS = 1 << 21  # 2M float64 = 16 MiB per block array
 _MIN_BLOCKS = 16  # blocks per group at least (when rows allow): work for every thread
@@ -215,7 +215,8 @@ def _anchor_sums(
 
     sums_2d = np.zeros((len(positions), len(groups), n - 1))
     sums_hd = np.zeros((len(groups), n - 1))
-    with worker_pool(threads) as pool:
+    # One BLAS thread per block: OpenBLAS's own threads change the last bits with their number.
+    with single_thread_blas(), worker_pool(threads) as pool:
         anchor_blocks = [anchors for _, anchors in blocks]
         done = (
             map(block_sums, anchor_blocks) if pool is None else pool.map(block_sums, anchor_blocks)

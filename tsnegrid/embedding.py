@@ -13,6 +13,7 @@ import numpy as np
 from numpy.typing import NDArray
 
 from tsnegrid.knn import nearest_others
+from tsnegrid.workers import single_thread_blas, submit, worker_pool
 
 #: Called with the fraction of a long computation done so far.
 Progress = Callable[[float], None]
@@ -50,7 +51,7 @@ def pixel_features(pixels: NDArray[np.uint8]) -> NDArray[np.float32]:
 
 
 def reduce_pca(
-    features: NDArray[np.floating], *, n_components: int, seed: int
+    features: NDArray[np.floating], *, n_components: int, seed: int, threads: int = 1
 ) -> NDArray[np.float64]:
     """Project features onto their first principal components.
 
@@ -75,15 +76,36 @@ def reduce_pca(
         return np.zeros((n, k))  # no variance: every projection is 0
     x = features.astype(np.float64, copy=False)
     mean = np.mean(x, axis=0)
-    # The covariance from the uncentred Gram matrix (no centred copy of x), float64 throughout.
-    cov = x.T @ x
-    cov -= n * mean[:, None] * mean[None, :]
-    cov /= n - 1
-    _, vectors = np.linalg.eigh(cov)  # eigenvalues ascending
-    axes = np.ascontiguousarray(vectors[:, ::-1][:, :k])  # (d, k), largest eigenvalue first
-    reduced = x @ axes
-    reduced -= mean[None, :] @ axes  # centre after projecting
+    blocks = [slice(lo, lo + _PCA_BLOCK_ROWS) for lo in range(0, n, _PCA_BLOCK_ROWS)]
+    with single_thread_blas(), worker_pool(threads) as pool:
+        # The covariance from the uncentred Gram matrix (no centred copy of x), float64.
+        grams = [submit(pool, _gram, x[rows]) for rows in blocks]
+        cov = grams[0].result()
+        for gram in grams[1:]:
+            cov += gram.result()
+        cov -= n * mean[:, None] * mean[None, :]
+        cov /= n - 1
+        _, vectors = np.linalg.eigh(cov)  # eigenvalues ascending
+        axes = np.ascontiguousarray(vectors[:, ::-1][:, :k])  # (d, k), largest eigenvalue first
+        reduced = np.empty((n, k))
+        for job in [submit(pool, _project, x, axes, rows, reduced) for rows in blocks]:
+            job.result()
+        reduced -= mean[None, :] @ axes  # centre after projecting
     return _fix_signs(reduced)
+
+
+#: Rows per block of PCA's products (fixed: the sums' order must not depend on the threads).
+_PCA_BLOCK_ROWS = 4096
+
+
+def _gram(rows: NDArray[np.float64]) -> NDArray[np.float64]:
+    return rows.T @ rows
+
+
+def _project(
+    x: NDArray[np.float64], axes: NDArray[np.float64], rows: slice, out: NDArray[np.float64]
+) -> None:
+    np.matmul(x[rows], axes, out=out[rows])
 
 
 def _fix_signs(reduced: NDArray[np.float64]) -> NDArray[np.float64]:

@@ -45,7 +45,7 @@ from tsnegrid.grid import near_square_grid
 from tsnegrid.quality import QualityReport, assess_quality
 from tsnegrid.quality_figures import plot_displacement_map, plot_seams
 from tsnegrid.render import Artifact, MapCells, NamedFigure, render_figures
-from tsnegrid.workers import allowed_cpus, busy_cores, threads_to_use
+from tsnegrid.workers import CpuSample, allowed_cpus, busy_cores, sample_cpus, threads_to_use
 
 T = TypeVar("T")
 
@@ -158,10 +158,11 @@ def run(
     """Run the whole pipeline for ``config`` and return what it made (writes only the cache).
 
     Native thread pools are held meanwhile: OpenMP (the other t-SNE engines) to
-    ``config.threads``, BLAS to one thread except in PCA's one big product. The stages that split
-    their matrix products over worker threads (neighbours, DPQ) would otherwise share their
-    cores with an OpenBLAS pool that spins between calls: DPQ took 0.25 s instead of 0.14 s at
-    2,500 images. ``--threads 1`` keeps every stage on one core. ``on_note`` hears about
+    ``config.threads``, BLAS to one thread. The stages split their matrix products over worker
+    threads of their own (PCA, neighbours, DPQ), in blocks fixed whatever the thread count:
+    OpenBLAS's threads would change the last bits of PCA with their number (and t-SNE magnifies
+    them), and its idle pool spins on the cores the workers need (DPQ took 0.25 s instead of
+    0.14 s at 2,500 images). ``--threads 1`` keeps every stage on one core. ``on_note`` hears about
     adjustments that change how long the run takes but not what it makes (t-SNE on fewer
     threads).
     """
@@ -179,15 +180,6 @@ def run(
             return _run(config, on_stage, on_progress, on_note)
     finally:
         warm.join()
-
-
-def _blas_threads(threads: int, compute: Callable[[], T]) -> T:
-    """``compute()`` with BLAS on ``threads`` threads (one big product; the results do not
-    depend on the count)."""
-    from threadpoolctl import threadpool_limits
-
-    with threadpool_limits(limits=threads, user_api="blas"):
-        return compute()
 
 
 def _warm_up() -> None:
@@ -227,11 +219,11 @@ def _run(
         "pca",
         {"input": array_digest(raw), "dims": config.pca, "seed": config.seed,
          "code": code_version("tsnegrid.embedding", "numpy")},
-        lambda: _blas_threads(
-            config.threads, lambda: reduce_pca(raw, n_components=config.pca, seed=config.seed)
-        ),
+        lambda: reduce_pca(raw, n_components=config.pca, seed=config.seed,
+                           threads=config.threads),
         np.ndarray,
     )  # fmt: skip
+    cpu_start = sample_cpus()  # how busy the machine is, watched while we search
     with timer.stage("neighbours"):
         # One exact search, shared by t-SNE's affinities and the quality stage.
         neighbours = _neighbours(features, config)
@@ -243,7 +235,7 @@ def _run(
                               "numpy", "numba")},
         lambda: embed_tsne(features, perplexity=config.perplexity, seed=config.seed,
                            max_iter=config.tsne_iter, engine=config.tsne,
-                           threads=_tsne_threads(config.threads, on_note),
+                           threads=_tsne_threads(config.threads, on_note, cpu_start),
                            progress=_partial(on_progress, "tsne"), neighbours=neighbours),
         Embedding,
     )  # fmt: skip
@@ -298,13 +290,15 @@ class _StageTimer:
             self.on_stage(timing)
 
 
-def _tsne_threads(threads: int, on_note: Callable[[str], None] | None) -> int:
-    """``threads``, or fewer when other processes keep some of this process's CPUs busy (the
-    embedding is the same for any thread count; only its speed changes)."""
+def _tsne_threads(
+    threads: int, on_note: Callable[[str], None] | None, since: CpuSample | None
+) -> int:
+    """``threads``, or fewer when other processes kept some of this process's CPUs busy since
+    ``since`` (the embedding is the same for any thread count; only its speed changes)."""
     if threads == 1:
         return 1
     cpus = allowed_cpus()
-    busy = busy_cores(cpus)
+    busy = busy_cores(cpus, since=since)
     used = threads_to_use(threads, len(cpus), busy)
     if used < threads and on_note is not None:
         on_note(

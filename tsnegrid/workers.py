@@ -12,6 +12,7 @@ import time
 from collections.abc import Callable, Iterator, Sequence
 from concurrent.futures import Future, ThreadPoolExecutor
 from contextlib import contextmanager
+from dataclasses import dataclass
 from pathlib import Path
 from typing import TypeVar
 
@@ -45,6 +46,16 @@ def submit(pool: ThreadPoolExecutor | None, fn: Callable[..., T], *args: object)
     return done
 
 
+@contextmanager
+def single_thread_blas() -> Iterator[None]:
+    """BLAS on one thread meanwhile. OpenBLAS's results change in the last bits with its thread
+    count, and its idle threads spin on the cores our own worker threads need."""
+    from threadpoolctl import threadpool_limits
+
+    with threadpool_limits(limits=1, user_api="blas"):
+        yield
+
+
 #: How long :func:`busy_cores` watches the machine.
 BUSY_SAMPLE_SECONDS = 0.05  # five ticks of /proc/stat's 100 Hz clock per CPU
 
@@ -56,41 +67,64 @@ def allowed_cpus() -> list[int]:
     return list(range(os.cpu_count() or 1))
 
 
-def busy_cores(
-    cpus: Sequence[int],
-    *,
-    read: Callable[[], dict[int, tuple[int, int]]] | None = None,
-    own: Callable[[], int] | None = None,
-    seconds: float = BUSY_SAMPLE_SECONDS,
-) -> float | None:
-    """How many of ``cpus`` other processes keep busy, watched for ``seconds`` while this one
-    sleeps; None where that cannot be read (no ``/proc/stat``).
+@dataclass(frozen=True)
+class CpuSample:
+    """The machine's and this process's CPU tick counters at one moment."""
 
-    This process's own threads are not counted: a library's pool that spins a while after its
-    last task (OpenBLAS does) is not another process.
+    seconds: float  # time.monotonic()
+    cpus: dict[int, tuple[int, int]]  # {cpu: (busy ticks, total ticks)}
+    own: int  # ticks this process has used
+
+
+def sample_cpus(
+    *, read: Callable[[], dict[int, tuple[int, int]]] | None = None,
+    own: Callable[[], int] | None = None,
+) -> CpuSample | None:  # fmt: skip
+    """The counters now; None where they cannot be read (no ``/proc``).
 
     ``read`` returns ``{cpu: (busy ticks, total ticks)}`` (default: ``/proc/stat``); ``own`` the
     ticks this process has used (default: ``/proc/self/stat``).
     """
-    read = read or _proc_stat
-    own = own or _own_ticks
     try:
-        before, own_before = read(), own()
-        time.sleep(seconds)
-        after, own_after = read(), own()
+        return CpuSample(time.monotonic(), (read or _proc_stat)(), (own or _own_ticks)())
     except (OSError, ValueError, IndexError):
+        return None
+
+
+def busy_cores(
+    cpus: Sequence[int],
+    *,
+    since: CpuSample | None = None,
+    read: Callable[[], dict[int, tuple[int, int]]] | None = None,
+    own: Callable[[], int] | None = None,
+    seconds: float = BUSY_SAMPLE_SECONDS,
+) -> float | None:
+    """How many of ``cpus`` other processes kept busy since the sample ``since`` (or, without
+    one, over the next ``seconds``), watched for at least ``seconds``; None where that cannot be
+    read (no ``/proc``).
+
+    This process's own threads are not counted, so it may work meanwhile (the pipeline takes
+    the sample before the neighbour search and reads it after: no waiting). Nor is a library's
+    pool that spins a while after its last task (OpenBLAS does): it is not another process.
+    """
+    before = since if since is not None else sample_cpus(read=read, own=own)
+    if before is None:
+        return None
+    time.sleep(max(0.0, before.seconds + seconds - time.monotonic()))
+    after = sample_cpus(read=read, own=own)
+    if after is None:
         return None
     busy = 0.0
     totals = []
     for cpu in cpus:
-        if cpu not in before or cpu not in after:
+        if cpu not in before.cpus or cpu not in after.cpus:
             return None
-        total = after[cpu][1] - before[cpu][1]
-        busy += (after[cpu][0] - before[cpu][0]) / total if total > 0 else 0.0
+        total = after.cpus[cpu][1] - before.cpus[cpu][1]
+        busy += (after.cpus[cpu][0] - before.cpus[cpu][0]) / total if total > 0 else 0.0
         totals.append(total)
     per_cpu = sum(totals) / len(totals) if totals else 0.0
     if per_cpu > 0:
-        busy -= (own_after - own_before) / per_cpu
+        busy -= (after.own - before.own) / per_cpu
     return min(max(busy, 0.0), float(len(cpus)))
 
 
