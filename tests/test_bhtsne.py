@@ -25,7 +25,8 @@ def forces(y, theta, ptr=None, cols=None, vals=None):
     attract, repel, sum_q = np.zeros((n, 2)), np.zeros((n, 2)), np.zeros(n)
     tree = bhtsne.build_tree(y)
     groups = bhtsne.groups_of(tree, bhtsne.GROUP_SIZE)
-    bhtsne._forces(y, ptr, cols, vals, tree, groups, theta, attract, repel, sum_q)
+    bhtsne._attraction(y, ptr, cols, vals, 0, n, attract)
+    bhtsne._repulsion(y, tree, groups, theta, repel, sum_q)
     return attract, repel, sum_q
 
 
@@ -152,6 +153,13 @@ def test_the_result_does_not_depend_on_the_thread_count(digits):
     one = embed(digits, threads=1)
     np.testing.assert_array_equal(one, embed(digits, threads=2))
     np.testing.assert_array_equal(one, embed(digits, threads=3))
+
+
+@pytest.mark.parametrize("threads", [1, 2, 3, 8])
+def test_attraction_ranges_cover_every_point_once(threads):
+    bounds = bhtsne._attraction_bounds(1001, threads)
+    assert bounds[0] == 0 and bounds[-1] == 1001 and len(bounds) == threads + 1
+    assert np.all(np.diff(bounds) >= 0)
 
 
 def test_embedding_is_as_good_as_openTSNEs(digits):

@@ -20,6 +20,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass
+from itertools import pairwise
 
 import numba
 import numpy as np
@@ -253,21 +254,42 @@ def groups_of(tree: tuple, size: int) -> NDArray[np.int64]:
 
 
 @numba.njit(cache=True, nogil=True, error_model="numpy")
-def _forces(
+def _attraction(
     y: NDArray[np.float64],
     ptr: NDArray[np.int64],
     cols: NDArray[np.int64],
     vals: NDArray[np.float64],
+    lo: int,
+    hi: int,
+    attract: NDArray[np.float64],
+) -> None:
+    """For the points ``lo:hi``: attraction along the affinities, ``sum_j p_ij q_ij (y_i -
+    y_j)`` with ``q_ij = 1 / (1 + |y_i - y_j|^2)``."""
+    for i in range(lo, hi):
+        ax = 0.0
+        ay = 0.0
+        for e in range(ptr[i], ptr[i + 1]):
+            j = cols[e]
+            dx = y[i, 0] - y[j, 0]
+            dy = y[i, 1] - y[j, 1]
+            pq = vals[e] / (1.0 + dx * dx + dy * dy)
+            ax += pq * dx
+            ay += pq * dy
+        attract[i, 0] = ax
+        attract[i, 1] = ay
+
+
+@numba.njit(cache=True, nogil=True, error_model="numpy")
+def _repulsion(
+    y: NDArray[np.float64],
     tree: tuple,
     groups: NDArray[np.int64],
     theta: float,
-    attract: NDArray[np.float64],
     repel: NDArray[np.float64],
     sum_q: NDArray[np.float64],
 ) -> None:
-    """For the points of the nodes ``groups``: attraction along the affinities (``sum_j p_ij
-    q_ij (y_i - y_j)``), unnormalised Barnes-Hut repulsion (``sum_j q_ij^2 (y_i - y_j)``) and
-    ``sum_j q_ij``, with ``q_ij = 1 / (1 + |y_i - y_j|^2)``.
+    """For the points of the nodes ``groups``: unnormalised Barnes-Hut repulsion (``sum_j
+    q_ij^2 (y_i - y_j)``) and ``sum_j q_ij``, with ``q_ij = 1 / (1 + |y_i - y_j|^2)``.
 
     The tree is walked once per group of nearby points: a cell is summarised by its centre of
     mass when its side is under ``theta`` times its distance to the group's bounding box (so
@@ -343,17 +365,6 @@ def _forces(
                 ry[a] += wq * dy
         for a in range(size):
             i = order[node_start[g] + a]
-            ax = 0.0
-            ay = 0.0
-            for e in range(ptr[i], ptr[i + 1]):
-                j = cols[e]
-                dx = gx[a] - y[j, 0]
-                dy = gy[a] - y[j, 1]
-                pq = vals[e] / (1.0 + dx * dx + dy * dy)
-                ax += pq * dx
-                ay += pq * dy
-            attract[i, 0] = ax
-            attract[i, 1] = ay
             repel[i, 0] = rx[a]
             repel[i, 1] = ry[a]
             sum_q[i] = sq[a] - 1.0  # the point itself was in its own leaf: q = 1, no force
@@ -459,19 +470,27 @@ def tsne(
     gains = np.ones((n, 2))
     phases = [(schedule.early_iter, EARLY_EXAGGERATION, INITIAL_MOMENTUM),
               (schedule.late_iter, 1.0, FINAL_MOMENTUM)]  # fmt: skip
+    # Each iteration in two rounds over the threads: the tree is built on this thread while the
+    # others start on the attraction (which needs no tree), then everyone shares the repulsion.
+    # The split changes no number: every point's sums are its own.
+    bounds = _attraction_bounds(n, threads)
+    others = list(pairwise(bounds[1:]))
     done = 0
     with worker_pool(threads) as pool:
         for n_iter, exaggeration, momentum in phases:
             learning_rate = n / exaggeration
             for _ in range(n_iter):
+                jobs = [submit(pool, _attraction, y, ptr, cols, vals, lo, hi, attract)
+                        for lo, hi in others]  # fmt: skip
                 tree = build_tree(y)
+                _attraction(y, ptr, cols, vals, bounds[0], bounds[1], attract)
+                for job in jobs:
+                    job.result()
                 parts = _split(tree, groups_of(tree, GROUP_SIZE), threads)
-                # The caller takes the first part, the pool the others.
-                shared = (y, ptr, cols, vals, tree)
-                out = (attract, repel, sum_q)
-                jobs = [submit(pool, _forces, *shared, part, schedule.theta, *out)
+                theta = schedule.theta
+                jobs = [submit(pool, _repulsion, y, tree, part, theta, repel, sum_q)
                         for part in parts[1:]]  # fmt: skip
-                _forces(*shared, parts[0], schedule.theta, *out)
+                _repulsion(y, tree, parts[0], theta, repel, sum_q)
                 for job in jobs:
                     job.result()
                 z = float(sum_q.sum())
@@ -480,6 +499,15 @@ def tsne(
                 if progress is not None and done % 25 == 0:
                     progress(done / schedule.total)
     return y
+
+
+def _attraction_bounds(n: int, threads: int) -> NDArray[np.int64]:
+    """Point ranges of the attraction: this thread's first (a third of a share: it builds the
+    tree meanwhile), then one share per other thread."""
+    if threads <= 1:
+        return np.array([0, n], np.int64)
+    shares = np.array([1.0 / 3.0] + [1.0] * (threads - 1))
+    return np.round(np.concatenate([[0.0], np.cumsum(shares)]) / shares.sum() * n).astype(np.int64)
 
 
 def _split(tree: tuple, groups: NDArray[np.int64], parts: int) -> list[NDArray[np.int64]]:
