@@ -6,7 +6,7 @@ import pytest
 from sklearn.datasets import load_digits
 from sklearn.neighbors import KNeighborsClassifier
 
-from tsnegrid import bhtsne
+from tsnegrid import bhtsne, quadtree
 from tsnegrid.embedding import feature_neighbours, reduce_pca
 
 
@@ -23,10 +23,10 @@ def forces(y, theta, ptr=None, cols=None, vals=None):
     if ptr is None:
         ptr, cols, vals = np.zeros(n + 1, np.int64), np.zeros(0, np.int64), np.zeros(0)
     attract, repel, sum_q = np.zeros((n, 2)), np.zeros((n, 2)), np.zeros(n)
-    tree = bhtsne.build_tree(y)
-    groups = bhtsne.groups_of(tree, bhtsne.GROUP_SIZE)
+    tree = quadtree.build_tree(y)
+    groups = quadtree.groups_of(tree, quadtree.GROUP_SIZE)
     bhtsne._attraction(y, ptr, cols, vals, 0, n, attract)
-    bhtsne._repulsion(y, tree, groups, theta, repel, sum_q)
+    quadtree.repulsion(y, tree, groups, theta, repel, sum_q)
     return attract, repel, sum_q
 
 
@@ -78,7 +78,7 @@ def test_quadtree_partitions_the_points_into_nested_cells(kind):
         y[10:40] = y[5]
     elif kind == "line":
         y[:, 1] = 3.0
-    order, start, end, com, width, child, nchild, n_nodes = bhtsne.build_tree(y)
+    order, start, end, com, width, child, nchild, n_nodes = quadtree.build_tree(y)
     assert sorted(order) == list(range(len(y)))
     assert (start[0], end[0]) == (0, len(y))
     lo = y.min(axis=0)
@@ -96,7 +96,7 @@ def test_quadtree_partitions_the_points_into_nested_cells(kind):
             assert width[c] < width[v]
             cells = np.floor((y[order[start[c] : end[c]]] - lo) / width[c] * (1 - 1e-12))
             assert len(np.unique(cells, axis=0)) == 1
-    groups = bhtsne.groups_of(bhtsne.build_tree(y), 16)
+    groups = quadtree.groups_of(quadtree.build_tree(y), 16)
     covered = np.concatenate([order[start[g] : end[g]] for g in groups])
     assert sorted(covered) == list(range(len(y)))
 
