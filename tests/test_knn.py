@@ -17,7 +17,8 @@ def reference(x: NDArray[np.float64], k: int) -> tuple[NDArray[np.intp], NDArray
 
 @pytest.mark.parametrize(("n", "d", "k"), [(2, 3, 1), (12, 6, 11), (150, 6, 30), (200, 40, 60)])
 def test_equals_an_exhaustive_search_and_is_the_same_on_any_threads(n, d, k, monkeypatch):
-    monkeypatch.setattr(knn, "_MIN_BLOCK_ROWS", 7)  # several blocks, a short last one
+    monkeypatch.setattr(knn, "_BLOCK_ROWS", 7)  # several blocks, a short last one
+    monkeypatch.setattr(knn, "_COLUMN_CHUNK", 13)  # heaps fed chunk by chunk
     x = np.random.default_rng(n).normal(size=(n, d))
     want_idx, want_d2 = reference(x, k)
     for threads in (1, 3):
@@ -48,6 +49,7 @@ def test_ties_are_broken_by_index_even_across_the_candidate_margin(monkeypatch):
         return original(self, row, k)
 
     monkeypatch.setattr(knn._Search, "exhaustive", spy)
+    monkeypatch.setattr(knn, "_COLUMN_CHUNK", 64)
     x = np.repeat(np.random.default_rng(2).normal(size=(30, 5)), 20, axis=0)
     want_idx, want_d2 = reference(x, 25)
     idx, d2 = nearest_others(x, 25, threads=2)

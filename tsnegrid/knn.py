@@ -17,9 +17,10 @@ from numpy.typing import NDArray
 
 from tsnegrid.workers import submit, worker_pool
 
-#: Distances held per block of rows (64 MiB of float64); memory stays bounded at any n.
-_BLOCK_ELEMENTS = 1 << 23
-_MIN_BLOCK_ROWS = 64
+#: Rows per block: the unit of work of a thread (its product with each column chunk).
+_BLOCK_ROWS = 128
+#: Columns per product: 128 x 1,024 float64 distances (1 MiB) stay in cache for the heaps.
+_COLUMN_CHUNK = 1024
 #: Candidates kept beyond k per row, so rounding in the fast distances cannot lose a neighbour.
 _MARGIN = 8
 
@@ -53,9 +54,8 @@ def nearest_others(
     if k == 0 or todo.size == 0:
         return np.zeros((todo.size, k), dtype=np.intp), np.zeros((todo.size, k))
     search = _Search(data)
-    # Blocks of at least 64 rows keep the matrix products efficient; a few per thread even them
-    # out. The result does not depend on the blocks: distances that decide it are direct ones.
-    step = max(_MIN_BLOCK_ROWS, min(_BLOCK_ELEMENTS // n, -(-todo.size // (2 * threads))))
+    # The result does not depend on the blocks: distances that decide it are direct ones.
+    step = _BLOCK_ROWS
     with worker_pool(threads) as pool:
         futures = [submit(pool, search.block, todo[lo : lo + step], k)
                    for lo in range(0, todo.size, step)]  # fmt: skip
@@ -82,15 +82,24 @@ class _Search:
         n = self.x.shape[0]
         # -2 a·b (scaling by -2 is exact); |b|² is added where the values are read, and |a|² is
         # the same along a row.
-        fast = (-2.0 * self.centred[rows]) @ self.centred.T
+        scaled = -2.0 * self.centred[rows]
         here = np.arange(rows.size)
-        fast[here, rows] = np.inf  # never the item itself
         m = min(n - 1, k + _MARGIN)
         if m < n - 1:
+            # Column chunks small enough to stay in cache between the product that writes them
+            # and the heaps that read them; the heaps carry over from chunk to chunk.
+            heap_v = np.full((rows.size, m + 1), np.inf)
+            heap_i = np.full((rows.size, m + 1), -1, dtype=np.int64)
+            for lo in range(0, n, _COLUMN_CHUNK):
+                fast = scaled @ self.centred[lo : lo + _COLUMN_CHUNK].T
+                mine = (rows >= lo) & (rows < lo + fast.shape[1])
+                fast[here[mine], rows[mine] - lo] = np.inf  # never the item itself
+                _push(fast, self.sq[lo : lo + fast.shape[1]], lo, heap_v, heap_i)
             # The nearest left-out item's fast distance: every left-out one is at least as far.
-            cand, first_out = _smallest(fast, self.sq, m)
-            first_out += self.sq[rows]
+            cand, first_out = heap_i[:, 1:], heap_v[:, 0] + self.sq[rows]
         else:  # every other item is a candidate (the item itself sorts last, at infinity)
+            fast = scaled @ self.centred.T
+            fast[here, rows] = np.inf
             cand = np.argpartition(fast + self.sq[None, :], m - 1, axis=1)[:, :m]
             first_out = np.full(rows.size, np.inf)
         d2 = self.direct(rows, cand)
@@ -135,34 +144,26 @@ def _direct_sq_distances(x, rows, cand):  # type: ignore[no-untyped-def]
 
 
 @numba.njit(cache=True, nogil=True)
-def _smallest(values, offsets, m):  # type: ignore[no-untyped-def]
-    """For each row of ``values + offsets`` (offsets along the columns): the columns of its
-    ``m`` smallest entries (in no order) and its (m+1)-th smallest entry.
+def _push(values, offsets, first_column, heap_v, heap_i):  # type: ignore[no-untyped-def]
+    """Offer each row of ``values + offsets`` (columns ``first_column`` on) to that row's
+    max-heap of its ``m + 1`` smallest so far (``heap_v``, ``heap_i``: (rows, m + 1), filled
+    with +inf and -1 to start). At the end of the columns, a heap's root is the row's
+    (m+1)-th smallest value and the rest are its m smallest, in no order.
 
-    A max-heap of m+1 per row: one comparison for most values, where a partition would move
-    and index all of them.
+    One comparison for most values, where a partition would move and index all of them.
     """
     rows, n = values.shape
-    cand = np.empty((rows, m), dtype=np.int64)
-    next_value = np.empty(rows)
-    heap_v = np.empty(m + 1)
-    heap_i = np.empty(m + 1, dtype=np.int64)
+    size = heap_v.shape[1]
     for r in range(rows):
         row = values[r]
-        for j in range(m + 1):
-            heap_v[j] = row[j] + offsets[j]
-            heap_i[j] = j
-        for start in range(m // 2, -1, -1):
-            _sift_down(heap_v, heap_i, start, m + 1)
-        for j in range(m + 1, n):
+        hv = heap_v[r]
+        hi = heap_i[r]
+        for j in range(n):
             v = row[j] + offsets[j]
-            if v < heap_v[0]:
-                heap_v[0] = v
-                heap_i[0] = j
-                _sift_down(heap_v, heap_i, 0, m + 1)
-        next_value[r] = heap_v[0]
-        cand[r] = heap_i[1:]
-    return cand, next_value
+            if v < hv[0]:
+                hv[0] = v
+                hi[0] = first_column + j
+                _sift_down(hv, hi, 0, size)
 
 
 @numba.njit(cache=True, nogil=True, inline="always")
