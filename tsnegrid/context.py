@@ -12,6 +12,7 @@ from pathlib import Path
 from typing import Any
 
 from tsnegrid import __version__
+from tsnegrid.embedding import DEFAULT_ITER
 from tsnegrid.pipeline import RunResult
 from tsnegrid.provenance import build_date, git_state, package_versions, thread_settings
 from tsnegrid.quality import quality_json
@@ -41,6 +42,7 @@ def report_context(result: RunResult, *, argv: list[str]) -> dict[str, Any]:
         "image_shape": list(result.images.pixels.shape[1:]), "seed": cfg.seed,
         "features_file": None if cfg.features is None else cfg.features.as_posix(),
         "pca_dims": int(result.features.shape[1]), "perplexity": result.embedding.perplexity,
+        "tsne_engine": TSNE_LABELS[cfg.tsne], "tsne_iter": cfg.tsne_iter or DEFAULT_ITER[cfg.tsne],
         "solver": a.solver, "cost": a.cost, "lower_bound": a.lower_bound, "optimal": a.optimal,
         "gap": a.cost - a.lower_bound, "notes": list(result.notes),
         "skipped": [{"name": s.name, "reason": s.reason} for s in result.images.skipped],
@@ -52,6 +54,14 @@ def report_context(result: RunResult, *, argv: list[str]) -> dict[str, Any]:
         "total_seconds": result.total_seconds, "peak_mib": result.peak_mib,
         "manifest": _manifest(result, summary, provenance),
     }  # fmt: skip
+
+
+#: How the pages name each t-SNE engine.
+TSNE_LABELS = {
+    "tsnegrid": "tsnegrid's Barnes-Hut engine",
+    "opentsne": "openTSNE",
+    "sklearn": "scikit-learn's Barnes-Hut, the notebook's",
+}
 
 
 def _quality_row(layout: dict[str, Any]) -> dict[str, Any]:
