@@ -80,6 +80,18 @@ def test_digits() -> None:
     assert images.source == "scikit-learn digits"
 
 
+def test_digits_without_the_shipped_file_come_from_load_digits(monkeypatch) -> None:
+    import importlib.util
+
+    from tsnegrid import datasets
+
+    direct = load_dataset("digits")
+    monkeypatch.setattr(importlib.util, "find_spec", lambda name: None)  # the file is not found
+    through_sklearn = datasets._load_digits()
+    np.testing.assert_array_equal(through_sklearn.pixels, direct.pixels)
+    np.testing.assert_array_equal(through_sklearn.labels, direct.labels)
+
+
 def test_unknown_dataset_is_a_usage_error() -> None:
     with pytest.raises(UsageError, match=r"unknown dataset 'cifar'; choose one of digits, mnist"):
         load_dataset("cifar")
