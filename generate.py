@@ -13,6 +13,7 @@ import sys
 import threading
 import traceback
 from pathlib import Path
+from types import FrameType
 from typing import TYPE_CHECKING
 
 from tsnegrid.config import DATASET_NAMES, SOLVER_NAMES, TSNE_NAMES, Config, parse_grid
@@ -235,9 +236,26 @@ def generate(argv: list[str]) -> int:
     return 0
 
 
-def _terminate(signum: int, frame: object) -> None:
-    """SIGTERM unwinds like Ctrl-C, so the report folder is cleaned up on the way out."""
+def _interrupt(signum: int, frame: FrameType | None) -> None:
+    """Ctrl-C and SIGTERM unwind as KeyboardInterrupt, so the report folder is cleaned up on the
+    way out; but not inside a Python callback of numba's. A compiled kernel calls back into Python
+    to box its result, and an exception raised there is reported as a chain of SystemErrors, or
+    worse. So the handler then tries again every 10 ms until Python is back in other code."""
+    # A callback from compiled code: numba's frame, called straight from ours (no Python frame
+    # of numba's in between, unlike numba compiling, which may be interrupted).
+    if _is_numbas(frame) and frame is not None and not _is_numbas(frame.f_back):
+        signal.signal(signal.SIGALRM, _interrupt)
+        signal.setitimer(signal.ITIMER_REAL, INTERRUPT_RETRY_SECONDS)
+        return
     raise KeyboardInterrupt
+
+
+INTERRUPT_RETRY_SECONDS = 0.01
+
+
+def _is_numbas(frame: FrameType | None) -> bool:
+    name = frame.f_globals.get("__name__", "") if frame is not None else ""
+    return bool(name) and name.split(".")[0] in ("numba", "llvmlite")
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -245,7 +263,8 @@ def main(argv: list[str] | None = None) -> int:
     argv = sys.argv[1:] if argv is None else argv
     verbose = "-v" in argv or "--verbose" in argv
     if threading.current_thread() is threading.main_thread():
-        signal.signal(signal.SIGTERM, _terminate)
+        signal.signal(signal.SIGINT, _interrupt)
+        signal.signal(signal.SIGTERM, _interrupt)
     try:
         return generate(argv)
     except TsnegridError as exc:
@@ -255,12 +274,29 @@ def main(argv: list[str] | None = None) -> int:
         print("tsnegrid: interrupted; the previous report is unchanged", file=sys.stderr)
         return EXIT_INTERRUPTED
     except Exception as exc:
+        if _caused_by_interrupt(exc):
+            print("tsnegrid: interrupted; the previous report is unchanged", file=sys.stderr)
+            return EXIT_INTERRUPTED
         if verbose:
             traceback.print_exc()
         print(f"tsnegrid: internal error: {type(exc).__name__}: {exc} "
               "(run again with --verbose for the traceback, and please report it)",
               file=sys.stderr)  # fmt: skip
         return EXIT_INTERNAL
+
+
+def _caused_by_interrupt(exc: BaseException) -> bool:
+    """Whether a KeyboardInterrupt is behind ``exc``: one raised in a Python callback of some
+    compiled code that :func:`_interrupt` did not recognise comes back as a SystemError
+    ("returned a result with an exception set") caused by it."""
+    seen: set[int] = set()
+    cause: BaseException | None = exc
+    while cause is not None and id(cause) not in seen:
+        if isinstance(cause, KeyboardInterrupt):
+            return True
+        seen.add(id(cause))
+        cause = cause.__cause__ or cause.__context__
+    return False
 
 
 def leave(code: int) -> None:

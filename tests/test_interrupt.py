@@ -119,3 +119,50 @@ def test_ctrl_c_and_sigterm_stop_promptly_with_a_short_message(previous, tmp_pat
     assert "Traceback" not in err
     assert _snapshot(out) == before
     assert sorted(p.name for p in tmp_path.iterdir()) == ["docs"]
+
+
+def _frame_in(module: str, caller: object = None):
+    """A frame of a function whose module is ``module``, called from ``caller``'s code."""
+    namespace: dict = {"__name__": module, "sys": sys}
+    exec("def here():\n    return sys._getframe()", namespace)
+    if caller is None:
+        return namespace["here"]()
+    outer: dict = {"__name__": caller, "inner": namespace["here"]}
+    exec("def there():\n    return inner()", outer)
+    return outer["there"]()
+
+
+def test_an_interrupt_waits_while_numba_boxes_a_result(monkeypatch):
+    import generate
+
+    armed: list[float] = []
+    monkeypatch.setattr(signal, "setitimer", lambda which, seconds: armed.append(seconds))
+    monkeypatch.setattr(signal, "signal", lambda *args: None)
+    # numba's helper called back from compiled code, itself called from ours: not now.
+    generate._interrupt(signal.SIGINT, _frame_in("numba.core.serialize", "tsnegrid.bhtsne"))
+    assert armed == [generate.INTERRUPT_RETRY_SECONDS]
+    # Anywhere else, numba compiling included: at once.
+    for frame in (_frame_in("tsnegrid.bhtsne"), _frame_in("numba.core.typeinfer", "numba.core"),
+                  None):  # fmt: skip
+        with pytest.raises(KeyboardInterrupt):
+            generate._interrupt(signal.SIGINT, frame)
+    assert len(armed) == 1
+
+
+def test_an_interrupt_reported_through_system_errors_is_still_an_interrupt(capsys, monkeypatch):
+    import generate
+
+    def interrupted_in_a_callback(argv):
+        try:
+            raise KeyboardInterrupt
+        except KeyboardInterrupt as exc:
+            try:
+                raise SystemError("returned a result with an exception set") from exc
+            except SystemError as inner:
+                raise SystemError("returned a result with an exception set") from inner
+
+    monkeypatch.setattr(generate, "generate", interrupted_in_a_callback)
+    assert generate.main([]) == 130
+    assert "interrupted; the previous report is unchanged" in capsys.readouterr().err
+    monkeypatch.setattr(generate, "generate", lambda argv: 1 / 0)
+    assert generate.main([]) == 1
