@@ -1,11 +1,11 @@
 """Exact k-nearest-neighbour search by brute force, without scikit-learn (a costly import).
 
-Distances come from ``|a|² + |b|² - 2 a·b`` (one matrix product per block of rows), each row's
-nearest few candidates are picked from them, and the candidates' distances are then recomputed
-directly as ``Σ (a - b)²``, summed feature by feature in order (the arithmetic of scikit-learn's
-k-d tree, so the same neighbours get the same distances to the bit). A row whose k-th distance is
-too close to the first left-out candidate for rounding to settle it is searched again over all
-items with direct differences, so the result is exact. Neighbours are ordered by (distance, index):
+Distances come from ``|a|² + |b|² - 2 a·b`` (matrix products by blocks of rows and columns), each
+row's nearest few candidates are picked from them, and the candidates' distances are then recomputed
+directly as ``Σ (a - b)²``, summed feature by feature in order (the arithmetic of scikit-learn's k-d
+tree, so the same neighbours get the same distances to the bit). A row whose k-th distance is too
+close to the first left-out candidate for rounding to settle it is searched again over all items
+with direct differences, so the result is exact. Neighbours are ordered by (distance, index):
 deterministic, and independent of the number of threads.
 """
 
