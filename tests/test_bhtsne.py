@@ -198,3 +198,26 @@ def test_progress_counts_both_phases(digits):
     bhtsne.tsne(nb.indices, nb.distances, init, perplexity=30.0,
                 schedule=bhtsne.Schedule(50, 75), progress=seen.append)  # fmt: skip
     assert seen == [0.2, 0.4, 0.6, 0.8, 1.0]
+
+
+@pytest.mark.parametrize(
+    ("kwargs", "message"),
+    [({"theta": 0.75}, "theta must be in"), ({"theta": -0.1}, "theta must be in"),
+     ({"late_iter": -1}, "iterations must be")],
+)  # fmt: skip
+def test_a_schedule_the_walk_cannot_honour_is_refused(kwargs, message):
+    with pytest.raises(ValueError, match=message):
+        bhtsne.Schedule(**{"early_iter": 10, "late_iter": 10, **kwargs})
+    assert bhtsne.Schedule(10, 10, theta=0.7).theta == 0.7
+
+
+def test_the_tsne_cache_key_names_the_engines_numeric_code():
+    from tsnegrid.config import TSNE_NAMES
+    from tsnegrid.pipeline import TSNE_CODE
+
+    assert set(TSNE_CODE) == set(TSNE_NAMES)
+    used = {getattr(getattr(o, "py_func", o), "__module__", None) for o in vars(bhtsne).values()}
+    ours = {m for m in used if m and m.startswith("tsnegrid.")} - {"tsnegrid.bhtsne"}
+    # The thread pool changes no number; every other module of ours that t-SNE calls does.
+    assert ours - {"tsnegrid.workers"} <= set(TSNE_CODE["tsnegrid"])
+    assert "tsnegrid.knn" in TSNE_CODE["tsnegrid"]  # the neighbours' distances feed it

@@ -29,7 +29,7 @@ import numpy as np
 from numpy.typing import NDArray
 
 from tsnegrid.quadtree import GROUP_SIZE, build_tree, groups_of, repulsion
-from tsnegrid.workers import submit, worker_pool
+from tsnegrid.workers import single_thread_blas, submit, worker_pool
 
 #: openTSNE's standard deviation of the initial embedding's first axis.
 INIT_STD = 1e-4
@@ -39,6 +39,8 @@ INITIAL_MOMENTUM = 0.8
 FINAL_MOMENTUM = 0.8
 MIN_GAIN = 0.01
 MAX_STEP_NORM = 5.0
+#: The largest Barnes-Hut angle the grouped walk supports (exclusive): 1 / sqrt(2).
+MAX_THETA = 2.0**-0.5
 
 
 @dataclass(frozen=True)
@@ -48,6 +50,14 @@ class Schedule:
     early_iter: int
     late_iter: int
     theta: float = 0.5
+
+    def __post_init__(self) -> None:
+        if self.early_iter < 0 or self.late_iter < 0:
+            raise ValueError(f"iterations must be >= 0, got {self.early_iter}, {self.late_iter}")
+        # Above 1/sqrt(2) a cell holding a point of the group could be summarised, its own
+        # point with it (quadtree.repulsion takes each point's own q = 1 back out).
+        if not 0.0 <= self.theta < MAX_THETA:
+            raise ValueError(f"theta must be in [0, {MAX_THETA:.4f}), got {self.theta}")
 
     @property
     def total(self) -> int:
@@ -217,10 +227,12 @@ def initial_layout(features: NDArray[np.floating], *, seed: int) -> NDArray[np.f
     x = np.asarray(features, dtype=np.float64)
     centred = x - x.mean(axis=0)
     if x.shape[1] > 2:
-        # The top two right singular vectors, from the small covariance matrix.
-        values, vectors = np.linalg.eigh(centred.T @ centred)
-        top = vectors[:, np.argsort(values)[::-1][:2]]
-        y = centred @ top
+        # The top two right singular vectors, from the small covariance matrix (on one BLAS
+        # thread: OpenBLAS's thread count would change the last bits, which t-SNE magnifies).
+        with single_thread_blas():
+            values, vectors = np.linalg.eigh(centred.T @ centred)
+            top = vectors[:, np.argsort(values)[::-1][:2]]
+            y = centred @ top
     else:
         y = np.zeros((len(x), 2))
         y[:, : x.shape[1]] = centred

@@ -45,7 +45,14 @@ from tsnegrid.grid import near_square_grid
 from tsnegrid.quality import QualityReport, assess_quality
 from tsnegrid.quality_figures import plot_displacement_map, plot_seams
 from tsnegrid.render import Artifact, MapCells, NamedFigure, render_figures
-from tsnegrid.workers import CpuSample, allowed_cpus, busy_cores, sample_cpus, threads_to_use
+from tsnegrid.workers import (
+    CpuSample,
+    allowed_cpus,
+    busy_cores,
+    sample_cpus,
+    single_thread_blas,
+    threads_to_use,
+)
 
 T = TypeVar("T")
 
@@ -157,26 +164,21 @@ def run(
 ) -> RunResult:
     """Run the whole pipeline for ``config`` and return what it made (writes only the cache).
 
-    Native thread pools are held meanwhile: OpenMP (the other t-SNE engines) to
-    ``config.threads``, BLAS to one thread. The stages split their matrix products over worker
+    BLAS is held to one thread meanwhile. The stages split their matrix products over worker
     threads of their own (PCA, neighbours, DPQ), in blocks fixed whatever the thread count:
     OpenBLAS's threads would change the last bits of PCA with their number (and t-SNE magnifies
     them), and its idle pool spins on the cores the workers need (DPQ took 0.25 s instead of
-    0.14 s at 2,500 images). ``--threads 1`` keeps every stage on one core. ``on_note`` hears about
-    adjustments that change how long the run takes but not what it makes (t-SNE on fewer
-    threads).
+    0.14 s at 2,500 images). openTSNE and scikit-learn, imported only when chosen, get
+    ``config.threads`` as their ``n_jobs``. ``--threads 1`` keeps every stage on one core.
+    ``on_note`` hears about adjustments that change how long the run takes but not what it
+    makes (t-SNE on fewer threads).
     """
-    from threadpoolctl import threadpool_limits
-
     # numba starts on a thread while the images are read (see knn.warm_up); waited for at the
     # end, so no thread outlives the run.
     warm = threading.Thread(target=_warm_up, name="tsnegrid-numba", daemon=True)
     warm.start()
     try:
-        with (
-            threadpool_limits(limits=1, user_api="blas"),
-            threadpool_limits(limits=config.threads, user_api="openmp"),
-        ):
+        with single_thread_blas():
             return _run(config, on_stage, on_progress, on_note)
     finally:
         warm.join()
@@ -231,8 +233,7 @@ def _run(
         "tsne",
         {"input": array_digest(features), "perplexity": config.perplexity,
          "iter": config.tsne_iter, "seed": config.seed, "engine": config.tsne,
-         "code": code_version("tsnegrid.embedding", "tsnegrid.bhtsne", "scikit-learn", "openTSNE",
-                              "numpy", "numba")},
+         "code": code_version("tsnegrid.embedding", "numpy", *TSNE_CODE[config.tsne])},
         lambda: embed_tsne(features, perplexity=config.perplexity, seed=config.seed,
                            max_iter=config.tsne_iter, engine=config.tsne,
                            threads=_tsne_threads(config.threads, on_note, cpu_start),
@@ -288,6 +289,14 @@ class _StageTimer:
         self.timings.append(timing)
         if self.on_stage is not None:
             self.on_stage(timing)
+
+
+#: What each t-SNE engine's result depends on besides ``tsnegrid.embedding`` (the cache key).
+TSNE_CODE = {
+    "tsnegrid": ("tsnegrid.bhtsne", "tsnegrid.quadtree", "tsnegrid.knn", "numba"),
+    "opentsne": ("tsnegrid.knn", "openTSNE"),
+    "sklearn": ("scikit-learn",),
+}
 
 
 def _tsne_threads(
