@@ -204,9 +204,9 @@ def generate(argv: list[str]) -> int:
     args = build_parser().parse_args(argv)
     config = config_from_args(args)
     # Imported here so that --help and usage errors answer at once.
-    from tsnegrid.context import report_context
     from tsnegrid.pipeline import run
-    from tsnegrid.report import check_output, write_docs
+    from tsnegrid.report.context import report_context
+    from tsnegrid.report.pages import check_output, write_docs
 
     check_output(config.out)
 

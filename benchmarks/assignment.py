@@ -35,15 +35,15 @@ from numpy.typing import NDArray
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from tsnegrid.assignment import (
+from tsnegrid.assign.assignment import (
     OPTIMALITY_RTOL,
     assignment_cost,
     dense_lapjv,
     dense_scipy,
     lapjv_available,
 )
-from tsnegrid.grid import cell_width, near_square_grid
-from tsnegrid.solver import Solution, solve_lattice
+from tsnegrid.assign.grid import cell_width, near_square_grid
+from tsnegrid.assign.solver import Solution, solve_lattice
 
 FASHION = Path("/usr/share/datasets/fashion-mnist/train-images-idx3-ubyte.gz")
 RESULTS = Path(__file__).resolve().parent / "results"

@@ -17,16 +17,16 @@ from typing import Any
 import numpy as np
 from matplotlib.figure import Figure
 
-from tsnegrid.baselines import random_layout, sorted_layout
-from tsnegrid.grid import grid_nodes, near_square_grid
-from tsnegrid.metrics import (
+from tsnegrid.assign.grid import grid_nodes, near_square_grid
+from tsnegrid.quality.baselines import random_layout, sorted_layout
+from tsnegrid.quality.figures import plot_displacement_map, plot_seams
+from tsnegrid.quality.metrics import (
     class_coherence,
     displacement,
     dpq,
     grid_positions,
     neighbourhood_preservation,
 )
-from tsnegrid.quality_figures import plot_displacement_map, plot_seams
 
 
 def synthetic(n: int, seed: int = 0) -> tuple[Any, ...]:

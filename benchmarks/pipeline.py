@@ -66,8 +66,8 @@ def reference_recipe(n: int) -> dict[str, Any]:
     from sklearn.decomposition import PCA
     from sklearn.manifold import TSNE
 
-    from tsnegrid.datasets import load_dataset, sample_images
-    from tsnegrid.grid import grid_nodes
+    from tsnegrid.assign.grid import grid_nodes
+    from tsnegrid.data.datasets import load_dataset, sample_images
 
     stages: dict[str, float] = {}
     clock = time.perf_counter()

@@ -1,4 +1,4 @@
-"""t-SNE engines side by side on Fashion-MNIST: ours (tsnegrid.bhtsne), openTSNE, scikit-learn.
+"""t-SNE engines side by side on Fashion-MNIST: ours (tsnegrid.embed.bhtsne), openTSNE, scikit-learn.
 
     python benchmarks/tsne.py                          # 2,500 and 10,000 images
     python benchmarks/tsne.py --sizes 70000 --repeats 1
@@ -26,8 +26,8 @@ from typing import Any
 import numpy as np
 from numpy.typing import NDArray
 
-from tsnegrid.datasets import load_dataset, sample_images
-from tsnegrid.embedding import (
+from tsnegrid.data.datasets import load_dataset, sample_images
+from tsnegrid.embed.tsne import (
     Neighbours,
     embed_tsne,
     feature_neighbours,

@@ -7,9 +7,9 @@ import sys
 from pathlib import Path
 
 from tsnegrid.config import Config
-from tsnegrid.context import report_context
 from tsnegrid.pipeline import RunResult, run
-from tsnegrid.report import write_docs
+from tsnegrid.report.context import report_context
+from tsnegrid.report.pages import write_docs
 
 ROOT = Path(__file__).resolve().parent.parent
 

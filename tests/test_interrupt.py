@@ -11,8 +11,8 @@ from pathlib import Path
 import pytest
 
 from tests.reportkit import ROOT, build_report, small_config
-from tsnegrid import report as report_mod
-from tsnegrid.context import report_context
+from tsnegrid.report import pages as report_mod
+from tsnegrid.report.context import report_context
 
 FAST = ["--n", "120", "--tsne-iter", "250", "--pca", "20", "--no-cache"]
 
@@ -139,10 +139,10 @@ def test_an_interrupt_waits_while_numba_boxes_a_result(monkeypatch):
     monkeypatch.setattr(signal, "setitimer", lambda which, seconds: armed.append(seconds))
     monkeypatch.setattr(signal, "signal", lambda *args: None)
     # numba's helper called back from compiled code, itself called from ours: not now.
-    generate._interrupt(signal.SIGINT, _frame_in("numba.core.serialize", "tsnegrid.bhtsne"))
+    generate._interrupt(signal.SIGINT, _frame_in("numba.core.serialize", "tsnegrid.embed.bhtsne"))
     assert armed == [generate.INTERRUPT_RETRY_SECONDS]
     # Anywhere else, numba compiling included: at once.
-    for frame in (_frame_in("tsnegrid.bhtsne"), _frame_in("numba.core.typeinfer", "numba.core"),
+    for frame in (_frame_in("tsnegrid.embed.bhtsne"), _frame_in("numba.core.typeinfer", "numba.core"),
                   None):  # fmt: skip
         with pytest.raises(KeyboardInterrupt):
             generate._interrupt(signal.SIGINT, frame)

@@ -71,7 +71,7 @@ def test_same_config_and_seed_give_the_same_report(tmp_path, monkeypatch):
 
 def test_the_thread_count_changes_no_result(tmp_path):
     from tsnegrid.pipeline import run
-    from tsnegrid.quality import quality_json
+    from tsnegrid.quality.assess import quality_json
 
     one, two = (run(small_config(tmp_path / "docs", n_images=120, threads=t)) for t in (1, 2))
     np.testing.assert_array_equal(one.features, two.features)
@@ -84,7 +84,8 @@ def test_the_thread_count_changes_no_result(tmp_path):
 def test_numba_starts_on_a_thread_that_never_outlives_the_run_nor_fails_it(tmp_path, monkeypatch):
     import threading
 
-    from tsnegrid import knn, pipeline
+    from tsnegrid import pipeline
+    from tsnegrid.embed import knn
 
     started: list[str] = []
     real_warm_up = knn.warm_up
@@ -102,7 +103,8 @@ def test_numba_starts_on_a_thread_that_never_outlives_the_run_nor_fails_it(tmp_p
 
 
 def test_on_a_busy_machine_tsne_takes_fewer_threads_and_says_so(tmp_path, monkeypatch):
-    from tsnegrid import embedding, pipeline
+    from tsnegrid import pipeline
+    from tsnegrid.embed import tsne as embedding
 
     seen: list[int] = []
     real = embedding.embed_tsne

@@ -20,12 +20,12 @@ __version__ = "0.1.0"
 # Where each public name lives; imported on first use (PEP 562), so that ``import tsnegrid.config``
 # and ``python generate.py --help`` do not pay for numba, scikit-learn and matplotlib.
 _HOMES = {
-    "SOLVERS": "assignment", "GridAssignment": "assignment", "assign_to_grid": "assignment",
-    "Config": "config", "ImageSet": "datasets", "load_dataset": "datasets",
-    "load_image_folder": "datasets", "sample_images": "datasets", "Embedding": "embedding",
-    "embed_tsne": "embedding", "pixel_features": "embedding", "reduce_pca": "embedding",
-    "grid_nodes": "grid", "near_square_grid": "grid", "LayoutQuality": "metrics",
-    "evaluate_layout": "metrics",
+    "SOLVERS": "assign.assignment", "GridAssignment": "assign.assignment", "assign_to_grid": "assign.assignment",
+    "Config": "config", "ImageSet": "data.datasets", "load_dataset": "data.datasets",
+    "load_image_folder": "data.datasets", "sample_images": "data.datasets", "Embedding": "embed.tsne",
+    "embed_tsne": "embed.tsne", "pixel_features": "embed.tsne", "reduce_pca": "embed.tsne",
+    "grid_nodes": "assign.grid", "near_square_grid": "assign.grid", "LayoutQuality": "quality.metrics",
+    "evaluate_layout": "quality.metrics",
 }  # fmt: skip
 
 

@@ -43,7 +43,7 @@ class Config:
     perplexity : t-SNE perplexity (lowered, with a note, when too large for the sample).
     tsne_iter : t-SNE optimisation iterations (early exaggeration included); None: the
         engine's default (ours and openTSNE 750, scikit-learn 1000).
-    tsne : the t-SNE engine: ``tsnegrid`` (ours, :mod:`tsnegrid.bhtsne`, the default),
+    tsne : the t-SNE engine: ``tsnegrid`` (ours, :mod:`tsnegrid.embed.bhtsne`, the default),
         ``opentsne`` or ``sklearn`` (the notebook's).
     threads : threads of every stage (OpenMP and BLAS are capped to it, t-SNE, the DPQ metric
         and the map's encoding use it); fixed here and recorded in the manifest. Results do

@@ -1,7 +1,7 @@
 """The run: every stage called in order, each timed.
 
 ``run(config)`` is a chain of plain function calls; it is the only place that reads the clock.
-It writes nothing: the report is written by :func:`tsnegrid.report.write_docs`.
+It writes nothing: the report is written by :func:`tsnegrid.report.pages.write_docs`.
 """
 
 from __future__ import annotations
@@ -17,11 +17,10 @@ from typing import Any, TypeVar, cast
 import numpy as np
 from numpy.typing import NDArray
 
-from tsnegrid import figures
-from tsnegrid.assignment import GridAssignment, Solver, assign_to_grid
-from tsnegrid.cache import CacheOutcome, CachePolicy, array_digest, cached, code_version
+from tsnegrid.assign.assignment import GridAssignment, Solver, assign_to_grid
+from tsnegrid.assign.grid import near_square_grid
 from tsnegrid.config import DEFAULT_MAX_IMAGES, Config
-from tsnegrid.datasets import (
+from tsnegrid.data.datasets import (
     ImageSet,
     fingerprint,
     load_dataset,
@@ -29,7 +28,8 @@ from tsnegrid.datasets import (
     sample_index,
     subset,
 )
-from tsnegrid.embedding import (
+from tsnegrid.data.features import load_features
+from tsnegrid.embed.tsne import (
     Embedding,
     Neighbours,
     Progress,
@@ -40,12 +40,12 @@ from tsnegrid.embedding import (
     tsne_neighbour_count,
 )
 from tsnegrid.errors import UsageError
-from tsnegrid.featurefile import load_features
-from tsnegrid.grid import near_square_grid
-from tsnegrid.quality import QualityReport, assess_quality
-from tsnegrid.quality_figures import plot_displacement_map, plot_seams
-from tsnegrid.render import Artifact, MapCells, NamedFigure, render_figures
-from tsnegrid.workers import (
+from tsnegrid.quality.assess import QualityReport, assess_quality
+from tsnegrid.quality.figures import plot_displacement_map, plot_seams
+from tsnegrid.report import figures
+from tsnegrid.report.encode import Artifact, MapCells, NamedFigure, render_figures
+from tsnegrid.runtime.cache import CacheOutcome, CachePolicy, array_digest, cached, code_version
+from tsnegrid.runtime.workers import (
     CpuSample,
     allowed_cpus,
     busy_cores,
@@ -185,7 +185,7 @@ def run(
 
 
 def _warm_up() -> None:
-    from tsnegrid.knn import warm_up
+    from tsnegrid.embed.knn import warm_up
 
     # Only an early start: the neighbour stage reports any real failure.
     with suppress(Exception):
@@ -220,7 +220,7 @@ def _run(
     features = cached_stage(
         "pca",
         {"input": array_digest(raw), "dims": config.pca, "seed": config.seed,
-         "code": code_version("tsnegrid.embedding", "numpy")},
+         "code": code_version("tsnegrid.embed.tsne", "numpy")},
         lambda: reduce_pca(raw, n_components=config.pca, seed=config.seed,
                            threads=config.threads),
         np.ndarray,
@@ -233,7 +233,7 @@ def _run(
         "tsne",
         {"input": array_digest(features), "perplexity": config.perplexity,
          "iter": config.tsne_iter, "seed": config.seed, "engine": config.tsne,
-         "code": code_version("tsnegrid.embedding", "numpy", *TSNE_CODE[config.tsne])},
+         "code": code_version("tsnegrid.embed.tsne", "numpy", *TSNE_CODE[config.tsne])},
         lambda: embed_tsne(features, perplexity=config.perplexity, seed=config.seed,
                            max_iter=config.tsne_iter, engine=config.tsne,
                            threads=_tsne_threads(config.threads, on_note, cpu_start),
@@ -244,7 +244,7 @@ def _run(
         "assignment",
         {"input": array_digest(embedding.points), "grid": [plan.rows, plan.cols],
          "solver": config.solver,
-         "code": code_version("tsnegrid.assignment", "tsnegrid.solver", "scipy", "lapjv")},
+         "code": code_version("tsnegrid.assign.assignment", "tsnegrid.assign.solver", "scipy", "lapjv")},
         lambda: assign_to_grid(
             embedding.points, plan.rows, plan.cols, solver=cast(Solver, config.solver)
         ),
@@ -291,10 +291,10 @@ class _StageTimer:
             self.on_stage(timing)
 
 
-#: What each t-SNE engine's result depends on besides ``tsnegrid.embedding`` (the cache key).
+#: What each t-SNE engine's result depends on besides ``tsnegrid.embed.tsne`` (the cache key).
 TSNE_CODE = {
-    "tsnegrid": ("tsnegrid.bhtsne", "tsnegrid.quadtree", "tsnegrid.knn", "numba"),
-    "opentsne": ("tsnegrid.knn", "openTSNE"),
+    "tsnegrid": ("tsnegrid.embed.bhtsne", "tsnegrid.embed.quadtree", "tsnegrid.embed.knn", "numba"),
+    "opentsne": ("tsnegrid.embed.knn", "openTSNE"),
     "sklearn": ("scikit-learn",),
 }
 

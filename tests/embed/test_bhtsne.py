@@ -1,0 +1,223 @@
+"""tsnegrid's own t-SNE engine: its affinities, quadtree and forces against direct
+computations and openTSNE, and its embeddings against openTSNE's."""
+
+import numpy as np
+import pytest
+from sklearn.datasets import load_digits
+from sklearn.neighbors import KNeighborsClassifier
+
+from tsnegrid.embed import bhtsne, quadtree
+from tsnegrid.embed.tsne import feature_neighbours, reduce_pca
+
+
+def exact_forces(y):
+    """Repulsion ``sum_j q_ij^2 (y_i - y_j)`` and ``sum_j q_ij`` by the n x n matrix."""
+    d = y[:, None, :] - y[None, :, :]
+    q = 1.0 / (1.0 + (d**2).sum(-1))
+    np.fill_diagonal(q, 0.0)
+    return ((q**2)[:, :, None] * d).sum(1), q.sum(1)
+
+
+def forces(y, theta, ptr=None, cols=None, vals=None):
+    n = len(y)
+    if ptr is None:
+        ptr, cols, vals = np.zeros(n + 1, np.int64), np.zeros(0, np.int64), np.zeros(0)
+    attract, repel, sum_q = np.zeros((n, 2)), np.zeros((n, 2)), np.zeros(n)
+    tree = quadtree.build_tree(y)
+    groups = quadtree.groups_of(tree, quadtree.GROUP_SIZE)
+    bhtsne._attraction(y, ptr, cols, vals, 0, n, attract)
+    quadtree.repulsion(y, tree, groups, theta, repel, sum_q)
+    return attract, repel, sum_q
+
+
+@pytest.fixture(scope="module")
+def digits():
+    data = load_digits()
+    idx = np.random.default_rng(0).choice(len(data.target), 800, replace=False)
+    feats = reduce_pca(data.data[idx] / 16.0, n_components=30, seed=0)
+    return feats, data.target[idx], feature_neighbours(feats, 90, threads=1)
+
+
+def test_affinities_are_openTSNEs(digits):
+    from openTSNE.affinity import MultiscaleMixture
+    from openTSNE.nearest_neighbors import PrecomputedNeighbors
+
+    _, _, nb = digits
+    ptr, cols, vals = bhtsne.joint_affinities(nb.indices, nb.distances, 30.0)
+    theirs = MultiscaleMixture(
+        perplexities=30, knn_index=PrecomputedNeighbors(nb.indices, nb.distances)
+    ).P.tocsr()
+    theirs.sort_indices()
+    np.testing.assert_array_equal(ptr, theirs.indptr)
+    np.testing.assert_array_equal(cols, theirs.indices)
+    np.testing.assert_allclose(vals, theirs.data, rtol=1e-6)
+
+
+def test_affinities_are_symmetric_sum_to_one_and_reach_the_perplexity(digits):
+    _, _, nb = digits
+    n = len(nb.indices)
+    ptr, cols, vals = bhtsne.joint_affinities(nb.indices, nb.distances, 30.0)
+    dense = np.zeros((n, n))
+    for i in range(n):
+        dense[i, cols[ptr[i] : ptr[i + 1]]] = vals[ptr[i] : ptr[i + 1]]
+    np.testing.assert_allclose(dense, dense.T, rtol=1e-12)
+    assert dense.sum() == pytest.approx(1.0)
+    cond = bhtsne._conditional_affinities(nb.distances, 30.0)
+    entropy = -(cond * np.log(np.where(cond > 0, cond, 1.0))).sum(1)
+    np.testing.assert_allclose(np.exp(entropy), 30.0, rtol=1e-6)
+
+
+@pytest.mark.parametrize("kind", ["gaussian", "clusters", "duplicates", "line"])
+def test_quadtree_partitions_the_points_into_nested_cells(kind):
+    rng = np.random.default_rng(1)
+    y = rng.normal(size=(700, 2)) * 30
+    if kind == "clusters":
+        y = rng.normal(size=(700, 2)) * 1e-3 + rng.integers(0, 4, size=(700, 1)) * 50.0
+    elif kind == "duplicates":
+        y[350:] = y[:350]
+        y[10:40] = y[5]
+    elif kind == "line":
+        y[:, 1] = 3.0
+    order, start, end, com, width, child, nchild, n_nodes = quadtree.build_tree(y)
+    assert sorted(order) == list(range(len(y)))
+    assert (start[0], end[0]) == (0, len(y))
+    lo = y.min(axis=0)
+    for v in range(n_nodes):
+        members = y[order[start[v] : end[v]]]
+        np.testing.assert_allclose(com[v], members.mean(axis=0), atol=1e-9 * max(1, width[0]))
+        if nchild[v] == 0:  # a leaf is one point or points at one place
+            assert end[v] - start[v] == 1 or np.ptp(members, axis=0).max() <= width[0] * 2**-20
+            continue
+        assert nchild[v] >= 2  # chains of single children are collapsed
+        kids = range(child[v], child[v] + nchild[v])
+        assert [start[c] for c in kids] == [start[v], *[end[c] for c in kids][:-1]]
+        assert end[child[v] + nchild[v] - 1] == end[v]
+        for c in kids:  # each child lies in one cell of its size on the root's lattice
+            assert width[c] < width[v]
+            cells = np.floor((y[order[start[c] : end[c]]] - lo) / width[c] * (1 - 1e-12))
+            assert len(np.unique(cells, axis=0)) == 1
+    groups = quadtree.groups_of(quadtree.build_tree(y), 16)
+    covered = np.concatenate([order[start[g] : end[g]] for g in groups])
+    assert sorted(covered) == list(range(len(y)))
+
+
+@pytest.mark.parametrize("kind", ["gaussian", "duplicates"])
+def test_forces_are_exact_at_theta_zero_and_close_at_the_default(kind):
+    rng = np.random.default_rng(2)
+    y = rng.normal(size=(500, 2)) * 10
+    if kind == "duplicates":
+        y[250:] = y[:250]
+    repel, sum_q = exact_forces(y)
+    _, r0, s0 = forces(y, 0.0)
+    np.testing.assert_allclose(r0, repel, rtol=1e-9, atol=1e-12)
+    np.testing.assert_allclose(s0, sum_q, rtol=1e-9)
+    _, r, s = forces(y, 0.5)
+    z, z_exact = s.sum(), sum_q.sum()
+    assert abs(z / z_exact - 1) < 1e-2
+    assert np.linalg.norm(r / z - repel / z_exact) < 2e-2 * np.linalg.norm(repel / z_exact)
+
+
+def test_attraction_follows_the_affinities(digits):
+    _, _, nb = digits
+    ptr, cols, vals = bhtsne.joint_affinities(nb.indices, nb.distances, 30.0)
+    y = np.random.default_rng(3).normal(size=(len(nb.indices), 2))
+    attract, _, _ = forces(y, 0.5, ptr, cols, vals)
+    rows = np.repeat(np.arange(len(y)), np.diff(ptr))
+    d = y[rows] - y[cols]
+    pq = vals / (1.0 + (d**2).sum(1))
+    expected = np.zeros_like(y)
+    np.add.at(expected, rows, pq[:, None] * d)
+    np.testing.assert_allclose(attract, expected, rtol=1e-10, atol=1e-15)
+
+
+def test_initial_layout_is_scaled_pca_with_seeded_jitter(digits):
+    feats, _, _ = digits
+    a = bhtsne.initial_layout(feats, seed=1)
+    assert np.std(a[:, 0]) == pytest.approx(bhtsne.INIT_STD, rel=1e-3)
+    # The first two principal components, up to sign and the jitter.
+    corr = np.corrcoef(a[:, 0], feats[:, 0])[0, 1]
+    assert abs(corr) > 0.999
+    np.testing.assert_array_equal(a, bhtsne.initial_layout(feats, seed=1))
+    assert not np.array_equal(a, bhtsne.initial_layout(feats, seed=2))
+
+
+def embed(digits, threads=1, schedule=None):
+    feats, _, nb = digits
+    schedule = schedule or bhtsne.Schedule(250, 250)
+    init = bhtsne.initial_layout(feats, seed=7)
+    return bhtsne.tsne(nb.indices, nb.distances, init, perplexity=30.0, schedule=schedule,
+                       threads=threads)  # fmt: skip
+
+
+def test_the_result_does_not_depend_on_the_thread_count(digits):
+    one = embed(digits, threads=1)
+    np.testing.assert_array_equal(one, embed(digits, threads=2))
+    np.testing.assert_array_equal(one, embed(digits, threads=3))
+
+
+@pytest.mark.parametrize("threads", [1, 2, 3, 8])
+def test_attraction_ranges_cover_every_point_once(threads):
+    bounds = bhtsne._attraction_bounds(1001, threads)
+    assert bounds[0] == 0 and bounds[-1] == 1001 and len(bounds) == threads + 1
+    assert np.all(np.diff(bounds) >= 0)
+
+
+def test_embedding_is_as_good_as_openTSNEs(digits):
+    from openTSNE import TSNE
+    from openTSNE.affinity import MultiscaleMixture
+    from openTSNE.nearest_neighbors import PrecomputedNeighbors
+
+    feats, labels, nb = digits
+    ours = embed(digits, schedule=bhtsne.Schedule(250, 500))
+    assert np.all(np.isfinite(ours))
+    np.testing.assert_allclose(ours.mean(axis=0), 0.0, atol=1e-9)
+    affinities = MultiscaleMixture(
+        perplexities=30, knn_index=PrecomputedNeighbors(nb.indices, nb.distances)
+    )
+    theirs = np.asarray(TSNE(random_state=7).fit(feats, affinities=affinities))
+
+    def scores(y):
+        found = feature_neighbours(y, 10, threads=1).indices
+        pairs = zip(found, nb.indices[:, :10], strict=True)
+        kept = np.mean([len(np.intersect1d(a, b)) / 10 for a, b in pairs])
+        knn = KNeighborsClassifier(n_neighbors=5).fit(y[::2], labels[::2])
+        return kept, knn.score(y[1::2], labels[1::2])
+
+    (kept, acc), (their_kept, their_acc) = scores(ours), scores(theirs)
+    assert kept > their_kept - 0.02
+    assert acc > their_acc - 0.02
+    assert acc > 0.9
+    # Same spread as openTSNE's (the learning rate and exaggeration are theirs).
+    assert 0.8 < np.ptp(ours) / np.ptp(theirs) < 1.25
+
+
+def test_progress_counts_both_phases(digits):
+    feats, _, nb = digits
+    seen: list[float] = []
+    init = bhtsne.initial_layout(feats, seed=7)
+    bhtsne.tsne(nb.indices, nb.distances, init, perplexity=30.0,
+                schedule=bhtsne.Schedule(50, 75), progress=seen.append)  # fmt: skip
+    assert seen == [0.2, 0.4, 0.6, 0.8, 1.0]
+
+
+@pytest.mark.parametrize(
+    ("kwargs", "message"),
+    [({"theta": 0.75}, "theta must be in"), ({"theta": -0.1}, "theta must be in"),
+     ({"late_iter": -1}, "iterations must be")],
+)  # fmt: skip
+def test_a_schedule_the_walk_cannot_honour_is_refused(kwargs, message):
+    with pytest.raises(ValueError, match=message):
+        bhtsne.Schedule(**{"early_iter": 10, "late_iter": 10, **kwargs})
+    assert bhtsne.Schedule(10, 10, theta=0.7).theta == 0.7
+
+
+def test_the_tsne_cache_key_names_the_engines_numeric_code():
+    from tsnegrid.config import TSNE_NAMES
+    from tsnegrid.pipeline import TSNE_CODE
+
+    assert set(TSNE_CODE) == set(TSNE_NAMES)
+    used = {getattr(getattr(o, "py_func", o), "__module__", None) for o in vars(bhtsne).values()}
+    ours = {m for m in used if m and m.startswith("tsnegrid.")} - {"tsnegrid.embed.bhtsne"}
+    # The thread pool changes no number; every other module of ours that t-SNE calls does.
+    assert ours - {"tsnegrid.runtime.workers"} <= set(TSNE_CODE["tsnegrid"])
+    assert "tsnegrid.embed.knn" in TSNE_CODE["tsnegrid"]  # the neighbours' distances feed it

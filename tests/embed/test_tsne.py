@@ -1,0 +1,173 @@
+import numpy as np
+import pytest
+from sklearn.datasets import load_digits
+from sklearn.neighbors import KNeighborsClassifier
+
+from tsnegrid.embed.tsne import (
+    embed_tsne,
+    feature_neighbours,
+    max_perplexity,
+    normalise_unit,
+    pixel_features,
+    reduce_pca,
+    tsne_neighbour_count,
+)
+
+
+def test_pixel_features_flatten_and_scale():
+    pixels = np.array([[[0, 255], [51, 102]]], dtype=np.uint8)
+    feats = pixel_features(pixels)
+    assert feats.dtype == np.float32
+    np.testing.assert_allclose(feats, [[0.0, 1.0, 0.2, 0.4]], rtol=1e-6)
+
+
+def test_pca_caps_components_at_the_data_and_is_deterministic():
+    x = np.random.default_rng(0).random((20, 7))
+    a = reduce_pca(x, n_components=100, seed=1)
+    b = reduce_pca(x, n_components=100, seed=2)
+    assert a.shape == (20, 7)
+    np.testing.assert_allclose(a, b)
+    # components are ordered by variance
+    assert np.all(np.diff(a.var(axis=0)) <= 1e-12)
+
+
+def test_pca_gives_scikit_learns_covariance_eigh_scores():
+    from sklearn.decomposition import PCA
+
+    x = np.random.default_rng(3).random((300, 40)).astype(np.float32) ** 3
+    ours = reduce_pca(x, n_components=10, seed=0)
+    theirs = PCA(n_components=10, svd_solver="covariance_eigh").fit_transform(x.astype(np.float64))
+    signs = np.sign(theirs[np.abs(theirs).argmax(axis=0), np.arange(10)])
+    np.testing.assert_allclose(ours, theirs * signs, rtol=1e-10, atol=1e-12)
+    assert np.all(ours[np.abs(ours).argmax(axis=0), np.arange(10)] > 0)
+
+
+def test_pca_is_the_same_whatever_the_threads_of_ours_or_of_blas():
+    from threadpoolctl import threadpool_limits
+
+    # Big enough for OpenBLAS to use its threads (whose count changes its last bits), and more
+    # rows than one block.
+    x = np.random.default_rng(5).integers(0, 256, (9000, 300)).astype(np.float32) / 255
+    with threadpool_limits(limits=1, user_api="blas"):
+        one = reduce_pca(x, n_components=50, seed=0, threads=1)
+    with threadpool_limits(limits=2, user_api="blas"):
+        two = reduce_pca(x, n_components=50, seed=0, threads=2)
+        three = reduce_pca(x, n_components=50, seed=0, threads=3)
+    np.testing.assert_array_equal(one, two)
+    np.testing.assert_array_equal(one, three)
+
+
+def test_normalise_unit_fills_the_square_and_centres_constant_axes():
+    pts = normalise_unit(np.array([[1.0, 5.0], [3.0, 5.0], [2.0, 5.0]]))
+    assert pts[:, 0].tolist() == [0.0, 1.0, 0.5]
+    assert pts[:, 1].tolist() == [0.5, 0.5, 0.5]
+
+
+@pytest.fixture(scope="module", params=["tsnegrid", "opentsne", "sklearn"])
+def digits_embedding(request):
+    digits = load_digits()
+    idx = np.random.default_rng(0).choice(len(digits.target), 600, replace=False)
+    feats = reduce_pca(digits.data[idx] / 16.0, n_components=30, seed=0)
+    emb = embed_tsne(feats, perplexity=30, seed=777, max_iter=500, engine=request.param)
+    return feats, digits.target[idx], emb, request.param
+
+
+def test_tsne_of_digits_keeps_classes_apart(digits_embedding):
+    _, labels, emb, _ = digits_embedding
+    assert emb.points.shape == (600, 2)
+    assert emb.points.min() == 0.0
+    assert emb.points.max() == 1.0
+    knn = KNeighborsClassifier(n_neighbors=5).fit(emb.points[::2], labels[::2])
+    assert knn.score(emb.points[1::2], labels[1::2]) > 0.9
+
+
+def test_tsne_is_deterministic_for_a_seed_whatever_the_threads(digits_embedding):
+    feats, _, emb, engine = digits_embedding
+    again = embed_tsne(feats, perplexity=30, seed=777, max_iter=500, engine=engine, threads=2)
+    np.testing.assert_array_equal(emb.points, again.points)
+
+
+def test_the_seed_matters():
+    feats = np.random.default_rng(0).random((80, 5))
+    a = embed_tsne(feats, perplexity=10, seed=1, max_iter=250)
+    b = embed_tsne(feats, perplexity=10, seed=2, max_iter=250)
+    assert not np.array_equal(a.points, b.points)
+
+
+@pytest.mark.parametrize(("n", "perplexity"), [(120, 10), (12, 30)])
+def test_shared_neighbours_give_the_embedding_each_engine_finds_alone(n, perplexity):
+    feats = np.random.default_rng(4).random((n, 6))
+    k = tsne_neighbour_count(n, perplexity)
+    assert k == min(n - 1, int(3 * min(perplexity, max_perplexity(n))))
+    shared = feature_neighbours(feats, k, threads=2)
+    assert shared.indices.shape == (n, k) and np.all(np.diff(shared.distances, axis=1) >= 0)
+    for engine in ("tsnegrid", "opentsne"):
+        alone = embed_tsne(feats, perplexity=perplexity, seed=5, max_iter=300, engine=engine)
+        given = embed_tsne(feats, perplexity=perplexity, seed=5, max_iter=300, engine=engine,
+                           neighbours=shared)  # fmt: skip
+        np.testing.assert_array_equal(given.points, alone.points)
+        # A search of another size is not the one t-SNE would run: it is ignored.
+        other = feature_neighbours(feats, k - 1, threads=1)
+        ignored = embed_tsne(feats, perplexity=perplexity, seed=5, max_iter=300, engine=engine,
+                             neighbours=other)  # fmt: skip
+        np.testing.assert_array_equal(ignored.points, alone.points)
+
+
+def test_perplexity_too_large_is_lowered_with_a_note():
+    feats = np.random.default_rng(0).random((10, 5))
+    emb = embed_tsne(feats, perplexity=30, seed=0, max_iter=250)
+    assert emb.perplexity == max_perplexity(10) == 3.0
+    assert "Perplexity 30 is too large for 10 images" in emb.notes[0]
+    assert np.all((emb.points >= 0) & (emb.points <= 1))
+
+
+def test_identical_images_sit_at_the_centre():
+    emb = embed_tsne(np.ones((6, 3)), perplexity=30, seed=0)
+    assert np.all(emb.points == 0.5)
+    assert any("identical" in n for n in emb.notes)
+
+
+@pytest.mark.parametrize("n", [1, 2, 3])
+def test_too_few_images_are_spread_on_a_line_by_score(n):
+    feats = np.array([[3.0], [1.0], [2.0]])[:n]
+    emb = embed_tsne(feats, perplexity=30, seed=0)
+    assert emb.points.shape == (n, 2)
+    if n == 3:
+        assert emb.points[:, 0].tolist() == [1.0, 0.0, 0.5]
+
+
+def test_progress_reports_both_phases_and_does_not_change_the_result():
+    feats = np.random.default_rng(0).random((120, 6))
+    seen: list[float] = []
+    with_progress = embed_tsne(feats, perplexity=10, seed=3, max_iter=400, progress=seen.append)
+    without = embed_tsne(feats, perplexity=10, seed=3, max_iter=400)
+    np.testing.assert_array_equal(with_progress.points, without.points)
+    assert seen == sorted(seen)
+    assert seen[0] < 0.2
+    assert seen[-1] == pytest.approx(1.0)
+    assert any(f > 250 / 400 for f in seen)  # the second phase counts on from the first
+
+
+@pytest.mark.parametrize(
+    ("engine", "function", "expected"),
+    [
+        ("tsnegrid", "_own_tsne", 750),
+        ("opentsne", "_opentsne", 750),
+        ("sklearn", "_sklearn_tsne", 1000),
+    ],
+)
+def test_each_engine_runs_its_own_default_iterations(monkeypatch, engine, function, expected):
+    from tsnegrid.embed import tsne as embedding
+
+    seen = {}
+
+    def fake(features, *_, max_iter, **__):
+        seen["max_iter"] = max_iter
+        return np.random.default_rng(0).random((len(features), 2))
+
+    monkeypatch.setattr(embedding, function, fake)
+    embed_tsne(np.random.default_rng(0).random((20, 3)), perplexity=5, seed=0, engine=engine)
+    assert seen["max_iter"] == expected
+    embed_tsne(np.random.default_rng(0).random((20, 3)), perplexity=5, seed=0, engine=engine,
+               max_iter=300)  # fmt: skip
+    assert seen["max_iter"] == 300

@@ -1,0 +1,170 @@
+import json
+import re
+
+import numpy as np
+import pytest
+
+from tests.reportkit import build_report, mkdocs_build, small_config
+from tsnegrid.errors import OutputError
+from tsnegrid.report.pages import PAGES, md_escape
+
+
+@pytest.fixture(scope="module")
+def report(tmp_path_factory):
+    out = tmp_path_factory.mktemp("report") / "docs"
+    result = build_report(small_config(out), argv=["--n", "150"])
+    return out, result
+
+
+def test_every_page_figure_and_data_file_is_written(report):
+    out, _ = report
+    for stem, _title in PAGES:
+        assert (out / f"{stem}.md").is_file()
+    stems = sorted(p.name.rsplit("-", 1)[0] for p in (out / "img").iterdir())
+    assert stems == ["arrows", "displacement", "grid", "map", "map-full", "overlay", "samples",
+                     "scatter", "seams"]  # fmt: skip
+    for name in ("layout.csv", "timings.json", "manifest.json", "quality.json"):
+        assert (out / name).is_file()
+
+
+def test_layout_csv_has_one_row_per_image_with_its_cell(report):
+    out, result = report
+    lines = (out / "layout.csv").read_text().splitlines()
+    assert lines[0] == "index,name,label,x,y,row,col"
+    assert len(lines) == 151
+    first = lines[1].split(",")
+    r, c = divmod(int(result.assignment.node_of_point[0]), result.assignment.cols)
+    assert first[0] == "0"
+    assert first[1] == result.images.names[0]
+    assert float(first[3]) == result.embedding.points[0, 0]
+    assert (int(first[5]), int(first[6])) == (r, c)
+    cells = {tuple(line.split(",")[5:7]) for line in lines[1:]}
+    assert len(cells) == 150
+
+
+def test_timings_and_manifest_carry_schemas_and_hashes(report):
+    out, result = report
+    timings = json.loads((out / "timings.json").read_text())
+    assert timings["schema"] == "tsnegrid.timings"
+    assert timings["schema_version"] == 1
+    assert [s["name"] for s in timings["stages"]] == [t.name for t in result.timings]
+    assert timings["peak_mib"] == max(s["peak_mib"] for s in timings["stages"]) > 10
+    manifest = json.loads((out / "manifest.json").read_text())
+    assert manifest["schema"] == "tsnegrid.manifest"
+    assert manifest["seed"] == 777
+    assert manifest["config"]["n_images"] == 150
+    assert manifest["packages"]["numpy"] == np.__version__
+    listed = {f["path"]: f for f in manifest["files"]}
+    import hashlib
+
+    for path, entry in listed.items():
+        if entry["sha256"] is not None:
+            assert hashlib.sha256((out / path).read_bytes()).hexdigest() == entry["sha256"]
+    assert listed["timings.json"]["sha256"] is None
+
+
+def test_pages_show_the_run(report):
+    out, result = report
+    index = (out / "index.md").read_text()
+    assert "150 images" in index
+    assert f"{result.assignment.rows} rows x {result.assignment.cols} columns" in index
+    assignment = (out / "assignment.md").read_text()
+    assert "Proven optimal | **yes**" in assignment
+    assert f"{result.assignment.cost:.12g}" in assignment
+    assert "python generate.py --n 150" in (out / "run.md").read_text()
+
+
+def test_figures_are_opaque_and_within_the_size_budget(report):
+    from PIL import Image
+
+    out, _ = report
+    for png in (out / "img").iterdir():
+        assert png.stat().st_size < 500_000, png.name
+        with Image.open(png) as img:
+            assert img.mode in ("P", "L", "RGB"), (png.name, img.mode)
+
+
+def test_mkdocs_build_strict_passes(report, tmp_path):
+    out, _ = report
+    done = mkdocs_build(out, tmp_path / "site")
+    assert done.returncode == 0, done.stderr
+    site = tmp_path / "site"
+    assert (site / "assignment" / "index.html").is_file()
+    assert (site / "layout.csv").is_file()
+    embedding = (site / "embedding" / "index.html").read_text()
+    assert embedding.count('loading="lazy"') == 2
+    # the site stays light apart from the zoomable map's tiles and the full-resolution map
+    light = [p for p in site.rglob("*") if p.is_file() and "tiles" not in p.parts
+             and not p.name.startswith("map-full")]  # fmt: skip
+    assert sum(p.stat().st_size for p in light) < 25_000_000
+
+
+def test_md_escape_neutralises_markup():
+    nasty = "<script>alert(1)</script> | *bold* [x](y) #h &amp;"
+    escaped = md_escape(nasty)
+    bare = re.sub(r"&#\d+;", "", escaped)
+    for ch in "<>|*[]#&":
+        assert ch not in bare
+    assert "&#60;script&#62;" in escaped
+
+
+def test_a_failed_write_leaves_the_previous_report(report, tmp_path, monkeypatch):
+    _, result = report
+    target = tmp_path / "docs"
+    from tsnegrid.report import pages as report_mod
+    from tsnegrid.report.context import report_context
+
+    report_mod.write_docs(result, report_context(result, argv=[]), target)
+    before = {p.relative_to(target): p.read_bytes() for p in target.rglob("*") if p.is_file()}
+
+    def boom(staging, out):
+        raise OSError("disk full")
+
+    monkeypatch.setattr(report_mod, "_swap_in", boom)
+    with pytest.raises(OSError, match="disk full"):
+        report_mod.write_docs(result, report_context(result, argv=[]), target)
+    after = {p.relative_to(target): p.read_bytes() for p in target.rglob("*") if p.is_file()}
+    assert after == before
+    assert [p.name for p in tmp_path.iterdir()] == ["docs"]  # no staging folder left
+
+
+def test_refuses_to_replace_a_folder_that_is_not_a_report(report, tmp_path):
+    _, result = report
+    from tsnegrid.report.context import report_context
+    from tsnegrid.report.pages import write_docs
+
+    precious = tmp_path / "mine"
+    precious.mkdir()
+    (precious / "thesis.tex").write_text("x")
+    with pytest.raises(OutputError, match="not a tsnegrid report"):
+        write_docs(result, report_context(result, argv=[]), precious)
+    assert (precious / "thesis.tex").read_text() == "x"
+    a_file = tmp_path / "file"
+    a_file.write_text("x")
+    with pytest.raises(OutputError, match="is a file, not a folder"):
+        write_docs(result, report_context(result, argv=[]), a_file)
+
+
+def test_ci_summary_reads_the_report(report, capsys, tmp_path):
+    from tsnegrid.report.summary import main
+
+    out, _ = report
+    assert main([str(out)]) == 0
+    text = capsys.readouterr().out
+    assert "| Images | 150 of 1,797 |" in text
+    assert "(proven optimal)" in text
+    assert "| **total** |" in text
+    assert main([str(tmp_path)]) == 3
+    assert "is not a readable report" in capsys.readouterr().err
+
+
+def test_a_photo_like_page_figure_too_big_for_png_becomes_jpeg():
+    from tsnegrid.report.encode import PAGE_FIGURE_BYTES, figure_artifact, figure_png
+
+    noise = np.random.default_rng(0).integers(0, 255, (1200, 1200), dtype=np.uint8)
+    big = figure_artifact("map", noise)
+    assert big.path.startswith("img/map-") and big.path.endswith(".jpg")
+    assert len(figure_png(noise)) > PAGE_FIGURE_BYTES
+    assert len(big.data) < len(figure_png(noise))
+    small = figure_artifact("map", np.zeros((100, 100), dtype=np.uint8))
+    assert small.path.endswith(".png")

@@ -1,0 +1,208 @@
+import io
+import json
+import math
+import re
+
+import numpy as np
+import pytest
+from PIL import Image
+
+from tsnegrid.report.figures import class_palette, compose_mosaic
+from tsnegrid.report.tiles import cell_layout_json, deep_zoom, level_size, max_level
+
+
+def gradient(height: int, width: int, channels: int = 0) -> np.ndarray:
+    rng = np.random.default_rng(0)
+    shape = (height, width, channels) if channels else (height, width)
+    return rng.integers(0, 256, size=shape, dtype=np.uint8)
+
+
+def by_level(files: list[tuple[str, bytes]]) -> dict[int, dict[tuple[int, int], Image.Image]]:
+    levels: dict[int, dict[tuple[int, int], Image.Image]] = {}
+    for path, data in files[1:]:
+        match = re.fullmatch(r"map_files/(\d+)/(\d+)_(\d+)\.png", path)
+        assert match, path
+        level, col, row = map(int, match.groups())
+        levels.setdefault(level, {})[col, row] = Image.open(io.BytesIO(data))
+    return levels
+
+
+@pytest.mark.parametrize(("width", "height"), [(1, 1), (2, 1), (300, 200), (513, 1000)])
+def test_level_count_is_ceil_log2_plus_one_and_level_0_is_one_pixel(width, height):
+    files = deep_zoom(gradient(height, width), tile_px=256, overlap=1)
+    levels = by_level(files)
+    expected = math.ceil(math.log2(max(width, height))) + 1
+    assert max_level(width, height) + 1 == expected
+    assert sorted(levels) == list(range(expected))
+    assert list(levels[0]) == [(0, 0)]
+    assert levels[0][0, 0].size == (1, 1)
+    assert level_size(width, height, expected - 1) == (width, height)
+
+
+def test_descriptor_follows_the_deep_zoom_schema():
+    files = deep_zoom(gradient(200, 300), tile_px=128, overlap=2)
+    path, xml = files[0]
+    assert path == "map.dzi"
+    text = xml.decode()
+    assert 'xmlns="http://schemas.microsoft.com/deepzoom/2008"' in text
+    assert 'Format="png" Overlap="2" TileSize="128"' in text
+    assert '<Size Width="300" Height="200"/>' in text
+
+
+def test_tile_sizes_include_the_overlap_on_inner_edges_only():
+    # 300 x 200 with 128-pixel tiles: columns of 128, 128, 44; rows of 128, 72.
+    levels = by_level(deep_zoom(gradient(200, 300), tile_px=128, overlap=1))
+    top = levels[max(levels)]
+    assert sorted(top) == [(c, r) for c in range(3) for r in range(2)]
+    assert top[0, 0].size == (129, 129)
+    assert top[1, 0].size == (130, 129)
+    assert top[2, 0].size == (45, 129)
+    assert top[1, 1].size == (130, 73)
+    assert top[2, 1].size == (45, 73)
+    # One level down: 150 x 100, two columns (128 + 22), one row.
+    below = levels[max(levels) - 1]
+    assert sorted(below) == [(0, 0), (1, 0)]
+    assert below[0, 0].size == (129, 100)
+    assert below[1, 0].size == (23, 100)
+
+
+@pytest.mark.parametrize("channels", [0, 3])
+def test_top_level_reassembles_to_the_mosaic(channels):
+    mosaic = gradient(200, 300, channels)
+    tile_px, overlap = 64, 1
+    levels = by_level(deep_zoom(mosaic, tile_px=tile_px, overlap=overlap))
+    out = np.zeros_like(mosaic)
+    for (col, row), tile in levels[max(levels)].items():
+        assert tile.mode == ("L" if channels == 0 else "RGB")
+        left = overlap if col > 0 else 0
+        upper = overlap if row > 0 else 0
+        core = np.asarray(tile)[upper : upper + tile_px, left : left + tile_px]
+        out[row * tile_px : row * tile_px + core.shape[0],
+            col * tile_px : col * tile_px + core.shape[1]] = core  # fmt: skip
+    np.testing.assert_array_equal(out, mosaic)
+
+
+def test_lower_levels_are_box_averages():
+    mosaic = np.zeros((4, 4), dtype=np.uint8)
+    mosaic[:2, :2] = 200  # top-left quarter bright
+    levels = by_level(deep_zoom(mosaic, tile_px=256))
+    assert np.asarray(levels[1][0, 0]).tolist() == [[200, 0], [0, 0]]
+    assert np.asarray(levels[0][0, 0]).tolist() == [[50]]
+
+
+def test_bytes_are_deterministic_and_formats_checked():
+    mosaic = gradient(90, 70, 3)
+    assert deep_zoom(mosaic, tile_px=32) == deep_zoom(mosaic, tile_px=32)
+    jpg = deep_zoom(mosaic, tile_px=32, fmt="jpg")
+    assert jpg[1][0].endswith(".jpg")
+    assert jpg[1][1][:2] == b"\xff\xd8"
+    with pytest.raises(ValueError, match="fmt 'gif'"):
+        deep_zoom(mosaic, fmt="gif")
+
+
+def layout_for_test():
+    # 3 images on a 2 x 3 grid of 4 x 5 (h x w) images; node r*cols + c with row 0 at the bottom.
+    rows, cols, h, w = 2, 3, 4, 5
+    node_of_point = np.array([0, 5, 1], dtype=np.intp)  # bottom-left, top-right, bottom-middle
+    names = ("a/zero.png", "b/<five>.png", "a/one.png")
+    labels = np.array([0, 1, -1], dtype=np.int64)
+    data = cell_layout_json(names, labels, ("cat", "dog"), node_of_point, rows, cols, (h, w),
+                            version="abc")  # fmt: skip
+    return json.loads(data), (rows, cols, h, w, node_of_point, names)
+
+
+def name_at_pixel(layout, x, y):
+    col, image_row = int(x // layout["cell_width"]), int(y // layout["cell_height"])
+    index = layout["cells"][image_row * layout["cols"] + col]
+    return None if index is None else layout["names"][index]
+
+
+def test_cell_layout_maps_a_pixel_of_the_mosaic_to_its_image():
+    layout, (rows, cols, h, w, node_of_point, names) = layout_for_test()
+    assert layout["schema"] == "tsnegrid.cells"
+    assert (layout["width"], layout["height"]) == (cols * w, rows * h)
+    # Check against the mosaic itself: paint image i with value i + 1 and read pixels back.
+    pixels = np.stack([np.full((h, w), i + 1, dtype=np.uint8) for i in range(len(names))])
+    mosaic = compose_mosaic(pixels, node_of_point, rows, cols)
+    for y in range(mosaic.shape[0]):
+        for x in range(mosaic.shape[1]):
+            value = int(mosaic[y, x])
+            assert name_at_pixel(layout, x, y) == (names[value - 1] if value else None)
+    # The bottom-left image sits in the bottom band of the picture.
+    assert name_at_pixel(layout, 1, rows * h - 1) == "a/zero.png"
+    assert name_at_pixel(layout, cols * w - 1, 0) == "b/<five>.png"
+    assert layout["cells"] == [None, None, 1, 0, 2, None]
+
+
+def test_cell_layout_carries_labels_classes_and_legend_colours():
+    layout, _ = layout_for_test()
+    assert layout["labels"] == [0, 1, -1]
+    assert layout["class_names"] == ["cat", "dog"]
+    palette = class_palette(2)
+    expected = ["#{:02x}{:02x}{:02x}".format(*(round(v * 255) for v in palette(k)[:3]))
+                for k in range(2)]  # fmt: skip
+    assert layout["colors"] == expected
+    assert layout["version"] == "abc"
+    assert re.fullmatch(r"#[0-9a-f]{6}", layout["unknown_color"])
+
+
+def test_map_artifacts_and_viewer_assets_hold_the_tiles_layout_and_the_viewer(blobs):
+    import hashlib
+    from concurrent.futures import ThreadPoolExecutor
+
+    from tsnegrid.report.encode import MapCells, map_artifacts
+    from tsnegrid.report.pages import TEMPLATES, viewer_assets
+
+    rows, cols = 6, 7
+    node_of_point = np.random.default_rng(0).permutation(rows * cols)[: len(blobs.names)]
+    mosaic = compose_mosaic(blobs.pixels, node_of_point, rows, cols)
+    cells = MapCells(blobs.names, blobs.labels, blobs.class_names, node_of_point, rows, cols)
+    made = map_artifacts(mosaic, cells)
+    with ThreadPoolExecutor(2) as pool:
+        assert map_artifacts(mosaic, cells, pool=pool) == made  # same bytes on worker threads
+    assert made[0].path.startswith("img/map-full-")
+    files = {a.path: a.data for a in [*made, *viewer_assets()]}
+    assert 'Width="56" Height="48"' in files["tiles/map.dzi"].decode()
+    layout = json.loads(files["tiles/cells.json"])
+    assert (layout["rows"], layout["cols"], layout["cell_width"]) == (rows, cols, 8)
+    assert layout["names"] == list(blobs.names)
+    tiles = b"".join(data for path, data in files.items() if path.startswith("tiles/map"))
+    assert layout["version"] == hashlib.sha256(tiles).hexdigest()[:12]
+    # The page and mkdocs.yml name files that the report really writes.
+    page = (TEMPLATES / "map.md.j2").read_text()
+    for attr in ("data-dzi", "data-layout"):
+        path = re.search(rf'{attr}="([^"]+)"', page).group(1)  # type: ignore[union-attr]
+        assert path in files
+    mkdocs = (TEMPLATES.parent / "mkdocs.yml").read_text()
+    named = re.findall(r"assets/tsnegrid/[\w./-]+\.(?:js|css)\b", mkdocs)
+    assert {"assets/tsnegrid/map-viewer.js", "assets/tsnegrid/map-viewer.css"} <= set(named)
+    assert set(named) <= set(files)
+    # OpenSeadragon is vendored unchanged (its checksum is recorded) with its licence.
+    osd = files["assets/tsnegrid/openseadragon/openseadragon.min.js"]
+    source = files["assets/tsnegrid/openseadragon/SOURCE.txt"].decode()
+    assert hashlib.sha256(osd).hexdigest() in source
+    assert b"OpenSeadragon contributors" in files["assets/tsnegrid/openseadragon/LICENSE.txt"]
+    assets = sum(len(data) for path, data in files.items() if path.startswith("assets/"))
+    assert assets < 400_000
+    assert not any(path.endswith(".md") for path in files)  # a page MkDocs would miss in nav
+
+
+def test_render_figures_gives_the_same_files_on_any_thread_count_and_reports_progress(blobs):
+    from tsnegrid.report.encode import MapCells, NamedFigure, map_artifacts, render_figures
+    from tsnegrid.report.figures import plot_grid
+
+    rows, cols = 6, 7
+    node_of_point = np.random.default_rng(1).permutation(rows * cols)[: len(blobs.names)]
+    mosaic = compose_mosaic(blobs.pixels, node_of_point, rows, cols)
+    cells = MapCells(blobs.names, blobs.labels, blobs.class_names, node_of_point, rows, cols)
+
+    def figures() -> list[NamedFigure]:  # fresh ones: a drawn figure keeps its layout
+        return [NamedFigure("grid", plot_grid(rows, cols)), NamedFigure("map", mosaic)]
+
+    seen: list[float] = []
+    one = render_figures(figures(), mosaic, cells, threads=1, progress=seen.append)
+    two = render_figures(figures(), mosaic, cells, threads=2)
+    assert one == two
+    assert [a.path.split("-")[0] for a in one[:2]] == ["img/grid", "img/map"]
+    assert list(one[2:]) == map_artifacts(mosaic, cells)
+    assert seen == sorted(seen) and seen[-1] == 1.0 and len(seen) >= 3

@@ -1,0 +1,111 @@
+import numpy as np
+import pytest
+
+from tests.reportkit import small_config
+from tsnegrid.embed.tsne import Embedding
+from tsnegrid.pipeline import run
+from tsnegrid.runtime.cache import CachePolicy, array_digest, cache_key, cached, code_version
+
+
+def _clock():
+    ticks = iter(range(100))
+    return lambda: float(next(ticks))
+
+
+def test_second_call_loads_what_the_first_computed(tmp_path):
+    policy = CachePolicy(root=tmp_path)
+    calls = []
+
+    def compute():
+        calls.append(1)
+        return Embedding(points=np.eye(2), perplexity=5.0, notes=("a note",))
+
+    first, out1 = cached(policy, "tsne", {"x": 1}, compute, Embedding, _clock())
+    second, out2 = cached(policy, "tsne", {"x": 1}, compute, Embedding, _clock())
+    assert (out1.status, out2.status) == ("computed", "loaded")
+    assert out2.computed_seconds == out1.computed_seconds == 1.0
+    assert len(calls) == 1
+    np.testing.assert_array_equal(second.points, first.points)
+    assert (second.perplexity, second.notes) == (5.0, ("a note",))
+
+
+def test_other_parameters_are_another_entry(tmp_path):
+    policy = CachePolicy(root=tmp_path)
+    cached(policy, "pca", {"dims": 2}, lambda: np.zeros(2), np.ndarray, _clock())
+    b, outcome = cached(policy, "pca", {"dims": 3}, lambda: np.ones(3), np.ndarray, _clock())
+    assert outcome.status == "computed"
+    assert b.tolist() == [1.0, 1.0, 1.0]
+    assert cache_key("pca", {"dims": 2}) != cache_key("pca", {"dims": 3})
+
+
+@pytest.mark.parametrize("damage", ["truncate", "flip", "garbage"])
+def test_a_corrupt_entry_is_recomputed_never_trusted(tmp_path, damage):
+    policy = CachePolicy(root=tmp_path)
+    cached(policy, "pca", {}, lambda: np.arange(1000.0), np.ndarray, _clock())
+    (entry,) = tmp_path.iterdir()
+    data = bytearray(entry.read_bytes())
+    if damage == "truncate":
+        data = data[: len(data) // 2]
+    elif damage == "flip":
+        # flip a byte inside the stored array (npz members are stored uncompressed)
+        at = data.find(np.arange(1000.0)[500].tobytes())
+        data[at] ^= 0xFF
+    else:
+        data = bytearray(b"not a zip at all")
+    entry.write_bytes(bytes(data))
+    value, outcome = cached(policy, "pca", {}, lambda: np.arange(1000.0), np.ndarray, _clock())
+    assert outcome.status == "recomputed"
+    assert np.array_equal(value, np.arange(1000.0))
+    again, outcome = cached(policy, "pca", {}, lambda: np.zeros(1), np.ndarray, _clock())
+    assert outcome.status == "loaded"
+    assert np.array_equal(again, np.arange(1000.0))
+
+
+def test_force_recomputes_and_no_cache_writes_nothing(tmp_path):
+    cached(CachePolicy(root=tmp_path), "s", {}, lambda: np.zeros(1), np.ndarray, _clock())
+    _, outcome = cached(CachePolicy(root=tmp_path, read=False), "s", {}, lambda: np.ones(1),
+                        np.ndarray, _clock())  # fmt: skip
+    assert outcome.status == "computed"
+    _, outcome = cached(CachePolicy(root=None), "t", {}, lambda: np.ones(1), np.ndarray, _clock())
+    assert outcome.status == "computed"
+    assert sorted(p.name.split("-")[0] for p in tmp_path.iterdir()) == ["s"]
+
+
+def test_digests_and_versions_identify_inputs_and_code():
+    assert array_digest(np.zeros(3)) != array_digest(np.zeros(3, dtype=np.float32))
+    assert array_digest(np.zeros((2, 3))) != array_digest(np.zeros((3, 2)))
+    versions = code_version("tsnegrid.embed.tsne", "numpy", "surely-not-installed")
+    assert versions["numpy"] == np.__version__
+    assert versions["surely-not-installed"] == "missing"
+    assert len(versions["tsnegrid.embed.tsne"]) == 16
+
+
+def test_a_rerun_reuses_stages_whose_inputs_did_not_change(tmp_path):
+    cache = tmp_path / "cache"
+    first = run(small_config(tmp_path / "out", n_images=60, cache_dir=cache))
+    assert {t.name: t.status for t in first.timings}["tsne"] == "computed"
+    second = run(small_config(tmp_path / "out", n_images=60, cache_dir=cache))
+    status = {t.name: t.status for t in second.timings}
+    assert (status["pca"], status["tsne"], status["assignment"]) == ("loaded",) * 3
+    np.testing.assert_array_equal(second.embedding.points, first.embedding.points)
+    np.testing.assert_array_equal(second.assignment.node_of_point, first.assignment.node_of_point)
+    # another grid: t-SNE is reused, the assignment is not
+    regrid = run(small_config(tmp_path / "out", n_images=60, grid=(6, 12), cache_dir=cache))
+    status = {t.name: t.status for t in regrid.timings}
+    assert (status["tsne"], status["assignment"]) == ("loaded", "computed")
+    # another perplexity: t-SNE and everything after it
+    other = run(small_config(tmp_path / "out", n_images=60, perplexity=10.0, cache_dir=cache))
+    status = {t.name: t.status for t in other.timings}
+    assert (status["pca"], status["tsne"], status["assignment"]) == ("loaded", "computed",
+                                                                      "computed")  # fmt: skip
+    forced = run(small_config(tmp_path / "out", n_images=60, cache_dir=cache, force=True))
+    assert {t.status for t in forced.timings} == {"computed"}
+
+
+def test_an_unwritable_cache_costs_time_not_the_run(tmp_path):
+    blocker = tmp_path / "file"
+    blocker.write_text("x")
+    policy = CachePolicy(root=blocker / "cache")  # a folder below a file cannot be made
+    value, outcome = cached(policy, "s", {}, lambda: np.ones(2), np.ndarray, _clock())
+    assert outcome.status == "computed"
+    assert value.tolist() == [1.0, 1.0]

@@ -1,0 +1,89 @@
+from __future__ import annotations
+
+import threading
+
+import pytest
+
+from tsnegrid.runtime.workers import submit, worker_pool
+
+
+def test_one_thread_means_no_pool_and_the_work_done_at_once() -> None:
+    with worker_pool(1) as pool:
+        assert pool is None
+        assert submit(pool, pow, 2, 10).result() == 1024
+
+
+def test_an_interrupt_cancels_the_queued_work_instead_of_waiting_for_it() -> None:
+    release, ran = threading.Event(), []
+
+    def task(i: int) -> None:
+        ran.append(i)
+        release.wait(10)
+
+    with pytest.raises(KeyboardInterrupt), worker_pool(2) as pool:
+        assert pool is not None
+        for i in range(20):
+            submit(pool, task, i)
+        threading.Timer(0.2, release.set).start()  # lets the two running tasks end
+        raise KeyboardInterrupt
+    assert sorted(ran) == [0, 1]  # the 18 queued ones never started
+
+
+def test_busy_cores_counts_what_other_processes_used_of_our_cpus() -> None:
+    from tsnegrid.runtime.workers import busy_cores
+
+    readings = iter([{0: (100, 1000), 1: (50, 1000), 2: (0, 1000)},
+                     {0: (200, 1100), 1: (55, 1100), 2: (100, 1100)}])  # fmt: skip
+    # cpu 0 fully busy over the sample, cpu 1 5% busy; cpu 2 is not ours
+    busy = busy_cores([0, 1], read=lambda: next(readings), own=lambda: 0, seconds=0)
+    assert busy == pytest.approx(1.05)
+
+
+def test_busy_cores_leaves_out_this_processs_own_threads() -> None:
+    from tsnegrid.runtime.workers import busy_cores
+
+    readings = iter([{0: (100, 1000), 1: (50, 1000)}, {0: (200, 1100), 1: (55, 1100)}])
+    # Of the 105 busy ticks, 60 were this process's (a spinning pool of its own).
+    ours = iter([7, 67])
+    busy = busy_cores([0, 1], read=lambda: next(readings), own=lambda: next(ours), seconds=0)
+    assert busy == pytest.approx(0.45)
+    readings = iter([{0: (0, 0)}, {0: (10, 100)}])
+    ours = iter([0, 30])  # rounding of the tick counters: never below 0
+    assert busy_cores([0], read=lambda: next(readings), own=lambda: next(ours), seconds=0) == 0.0
+
+
+def test_busy_cores_is_none_where_it_cannot_be_read() -> None:
+    from tsnegrid.runtime.workers import busy_cores
+
+    def unreadable() -> dict[int, tuple[int, int]]:
+        raise OSError("no /proc here")
+
+    assert busy_cores([0], read=unreadable, seconds=0) is None
+    assert busy_cores([0], read=lambda: {0: (0, 1)}, own=lambda: int("?"), seconds=0) is None
+    assert busy_cores([5], read=lambda: {0: (0, 1)}, seconds=0) is None
+
+
+def test_busy_cores_reads_this_machine() -> None:
+    from tsnegrid.runtime.workers import allowed_cpus, busy_cores
+
+    cpus = allowed_cpus()
+    busy = busy_cores(cpus)
+    assert cpus and (busy is None or 0.0 <= busy <= len(cpus))
+
+
+@pytest.mark.parametrize(
+    ("threads", "cpus", "busy", "expected"),
+    [
+        (2, 2, 0.0, 2),  # an idle machine: as asked
+        (2, 2, 0.3, 2),  # light background work: still both
+        (2, 2, 1.0, 1),  # one core taken by another process: one thread
+        (2, 2, 2.0, 1),  # everything busy: never fewer than one
+        (4, 2, 0.0, 2),  # never more threads than CPUs to run them
+        (2, 2, None, 2),  # unknown load: as asked
+        (1, 8, 0.0, 1),
+    ],
+)
+def test_threads_to_use(threads: int, cpus: int, busy: float | None, expected: int) -> None:
+    from tsnegrid.runtime.workers import threads_to_use
+
+    assert threads_to_use(threads, cpus, busy) == expected

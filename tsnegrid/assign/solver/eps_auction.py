@@ -1,0 +1,138 @@
+"""An epsilon-scaling forward auction that moves the starting potentials most of the way.
+
+Potentials interpolated from the coarse level are off by a few squared node spacings over large
+areas. Shortest augmenting paths would correct that one long search at a time; an auction does
+it with local bids (each unmatched point takes its best node and lowers that node's potential by
+its margin over the second best plus ``eps``), so a correction travels as a chain of bids. The
+margin shrinks by ``factor`` per phase; a phase stops at a bid budget (bids can stall where a
+region lacks candidate edges). Only the potentials are kept: the exact solve starts from them.
+
+The ``M - n`` zero-cost dummy rows bid too, for the nodes of highest potential (found with a
+lazy max-heap), so that the empty cells end up at the top potential level, as optimality asks.
+"""
+
+from __future__ import annotations
+
+import numba as nb
+import numpy as np
+
+from tsnegrid.assign.solver.pyramid import _heap_pop, _heap_push
+
+
+@nb.njit(cache=True)
+def _top_valid(hkeys, hitems, size, v):  # type: ignore[no-untyped-def]
+    """Bring the top entry up to date; return the heap size.
+
+    Potentials only decrease, so an entry whose potential changed since it was pushed is re-pushed
+    with its current value, which sinks it to its place (a lazy decrease-key).
+    """
+    while size > 0 and -hkeys[0] != v[hitems[0]]:
+        j = hitems[0]
+        size = _heap_pop(hkeys, hitems, size)
+        size = _heap_push(hkeys, hitems, size, -v[j], j)
+    return size
+
+
+@nb.njit(cache=True)
+def _bid(i, n, g, v, eps, heap):  # type: ignore[no-untyped-def]
+    """Row ``i``'s best column and the amount to lower its potential by; (-1, 0) for none."""
+    indptr, indices, costs = g
+    if i >= n:  # a dummy row: value -v_j for every column
+        hkeys, hitems, size = heap
+        size = _top_valid(hkeys, hitems, size, v)
+        j1 = hitems[0]
+        v1 = v[j1]
+        size = _heap_pop(hkeys, hitems, size)
+        size = _top_valid(hkeys, hitems, size, v)
+        v2 = v[hitems[0]] if size > 0 else v1 - 1.0  # a single node: bid a bounded step
+        return j1, v1 - v2 + eps, size
+    w1, w2, j1 = np.inf, np.inf, -1
+    for e in range(indptr[i], indptr[i + 1]):
+        w = costs[e] - v[indices[e]]
+        if w < w1:
+            w1, w2, j1 = w, w1, indices[e]
+        elif w < w2:
+            w2 = w
+    return j1, min(w2 - w1, 1.0) + eps, heap[2]  # one-edge rows bid a bounded step
+
+
+@nb.njit(cache=True)
+def _keep(i, n, g, v, vmax, eps, col4row):  # type: ignore[no-untyped-def]
+    """Whether row ``i``'s column is still within ``eps`` of its best (eps-slackness)."""
+    j = col4row[i]
+    if j < 0:
+        return False
+    if i >= n:
+        return v[j] >= vmax - eps
+    indptr, indices, costs = g
+    best, mine = np.inf, np.inf
+    for e in range(indptr[i], indptr[i + 1]):
+        w = costs[e] - v[indices[e]]
+        best = min(best, w)
+        if indices[e] == j:
+            mine = w
+    return mine <= best + eps
+
+
+@nb.njit(cache=True)
+def _phase(g, v, eps, budget, row4col, col4row):  # type: ignore[no-untyped-def]
+    """One auction at margin ``eps``, keeping assignments that still satisfy eps-slackness."""
+    n, n_all, m = len(g[0]) - 1, len(col4row), len(v)
+    queue = np.empty(n_all + budget + 1, dtype=np.int64)
+    hkeys = np.empty(m + 1)
+    hitems = np.empty(m + 1, dtype=np.int64)
+    size = 0
+    if n_all > n:
+        for j in range(m):
+            size = _heap_push(hkeys, hitems, size, -v[j], j)
+    vmax = v.max()
+    tail = 0
+    for i in range(n_all):
+        if not _keep(i, n, g, v, vmax, eps, col4row):
+            if col4row[i] >= 0:
+                row4col[col4row[i]] = -1
+                col4row[i] = -1
+            queue[tail] = i
+            tail += 1
+    head = 0
+    # A phase that stops shrinking its queue is in a price war; the exact solve ends it faster.
+    check, every, waiting = 0, max(64, n_all), tail
+    while head < tail and head < budget:
+        if head >= check + every:
+            if tail - head >= waiting:
+                break
+            check, waiting = head, tail - head
+        i = queue[head]
+        head += 1
+        j, step, size = _bid(i, n, g, v, eps, (hkeys, hitems, size))
+        if j < 0:
+            continue
+        v[j] -= step
+        if i >= n:  # the bid column left the heap in _bid
+            size = _heap_push(hkeys, hitems, size, -v[j], j)
+        old = row4col[j]
+        row4col[j] = i
+        col4row[i] = j
+        if old >= 0:
+            col4row[old] = -1
+            queue[tail] = old
+            tail += 1
+
+
+@nb.njit(cache=True)
+def scaled_auction(indptr, indices, costs, v, eps0, eps_min, budget, factor=4.0):  # type: ignore[no-untyped-def]
+    """Refine ``v`` (``(M,)``) in place at margins ``eps0, eps0 / factor, ...`` to ``eps_min``.
+
+    ``indptr, indices, costs`` is the CSR candidate graph of the ``n`` points; ``budget`` bounds
+    the bids of one phase. Returns (M,) the row holding each column at the end (-1 for none;
+    ``n`` and above are dummy rows).
+    """
+    m = len(v)
+    n_all = max(m, len(indptr) - 1)
+    row4col = np.full(m, -1, dtype=np.int64)
+    col4row = np.full(n_all, -1, dtype=np.int64)
+    eps = eps0
+    while eps >= eps_min:
+        _phase((indptr, indices, costs), v, eps, budget, row4col, col4row)
+        eps /= factor
+    return row4col

@@ -1,0 +1,87 @@
+"""Candidate nodes of each point: a best-first flood of the lattice from its best node.
+
+Under node potentials ``v`` the reduced value ``|p - q_j|^2 - v_j`` of a point ``p`` is a bowl
+over the lattice, stretched where ``v`` is steep, with its floor at the point's best node (on
+t-SNE output often many cells away from ``p``). Steepest descent from the node nearest ``p``
+finds that floor, and a best-first flood from it (a heap of the frontier's values, four
+neighbours per node) collects the ``k`` lowest nodes of the bowl, whatever its shape, for a few
+dozen heap operations per point.
+
+The lists are a heuristic: a point whose bowl has a second floor elsewhere misses it. Exactness
+does not rest on them: certification (:mod:`.certify`) searches all ``M`` nodes of every point
+with the max-pyramid and adds every violating pair, and the bound comes from its exact minima.
+"""
+
+from __future__ import annotations
+
+import numba as nb
+import numpy as np
+from numpy.typing import NDArray
+
+from tsnegrid.assign.solver.graph import Lattice, csr_of_lists
+from tsnegrid.assign.solver.pyramid import _heap_pop, _heap_push
+
+
+@nb.njit(cache=True, inline="always")
+def _nearest(p, coords):  # type: ignore[no-untyped-def]
+    """Index of the node of the evenly spaced axis ``coords`` nearest to ``p``."""
+    if len(coords) == 1:
+        return 0
+    at = round((p - coords[0]) / (coords[1] - coords[0]))
+    return min(max(at, 0), len(coords) - 1)
+
+
+@nb.njit(cache=True, inline="always")
+def _value(px, py, xs, ys, v, r, c):  # type: ignore[no-untyped-def]
+    return (px - xs[c]) ** 2 + (py - ys[r]) ** 2 - v[r * len(xs) + c]
+
+
+@nb.njit(cache=True)
+def _descend(px, py, xs, ys, v):  # type: ignore[no-untyped-def]
+    """(row, col) of a local minimum of the reduced value: steepest descent over the eight
+    neighbours, from the node nearest to the point."""
+    rows, cols = len(ys), len(xs)
+    r, c = _nearest(py, ys), _nearest(px, xs)
+    best = _value(px, py, xs, ys, v, r, c)
+    while True:
+        br, bc = r, c
+        for a in range(max(r - 1, 0), min(r + 2, rows)):
+            for b in range(max(c - 1, 0), min(c + 2, cols)):
+                val = _value(px, py, xs, ys, v, a, b)
+                if val < best:
+                    best, br, bc = val, a, b
+        if br == r and bc == c:
+            return r, c
+        r, c = br, bc
+
+
+@nb.njit(cache=True)
+def _flood_lists(px, py, xs, ys, v, k):  # type: ignore[no-untyped-def]
+    """(n, k) the first ``k`` nodes that a best-first flood from each point's floor reaches."""
+    rows, cols = len(ys), len(xs)
+    out = np.empty((len(px), k), dtype=np.int64)
+    seen = np.full(rows * cols, -1, dtype=np.int64)  # the last point that pushed each node
+    hkeys = np.empty(4 * k + 8)
+    hitems = np.empty(4 * k + 8, dtype=np.int64)
+    for i in range(len(px)):
+        r, c = _descend(px[i], py[i], xs, ys, v)
+        seen[r * cols + c] = i
+        size = _heap_push(hkeys, hitems, 0, 0.0, r * cols + c)
+        for t in range(k):
+            j = hitems[0]
+            size = _heap_pop(hkeys, hitems, size)
+            out[i, t] = j
+            r, c = j // cols, j % cols
+            for a, b in ((r - 1, c), (r + 1, c), (r, c - 1), (r, c + 1)):
+                if 0 <= a < rows and 0 <= b < cols and seen[a * cols + b] != i:
+                    seen[a * cols + b] = i
+                    val = _value(px[i], py[i], xs, ys, v, a, b)
+                    size = _heap_push(hkeys, hitems, size, val, a * cols + b)
+    return out
+
+
+def candidates(lat: Lattice, v: NDArray[np.float64], k: int) -> tuple[NDArray, NDArray]:
+    """CSR (indptr, indices) of each point's ``min(k, M)`` candidate nodes under ``c_ij - v_j``."""
+    k = min(k, lat.m)
+    idx = _flood_lists(lat.px, lat.py, lat.xs, lat.ys, v, k)
+    return csr_of_lists(idx, np.full(lat.n, k, dtype=np.int64))

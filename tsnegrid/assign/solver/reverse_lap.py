@@ -1,0 +1,156 @@
+"""Shortest augmenting paths searched backwards, from the free columns (square problems).
+
+A forward search from a free row scans every column closer than the nearest free column. When
+the last free columns lie together in a sparse region (the bids from scratch leave exactly those
+free: the auction filled them from afar) and the free rows are spread over the lattice, every
+forward search scans nearly the whole graph. Searching from all free columns at once, backwards
+along the edges into each column, ends at the nearest free row instead: a ball around the sparse
+region, not around a random row.
+
+The dual update mirrors the forward one: with ``D`` the length of the path found and ``d`` the
+distance of each scanned node, column potentials rise by ``D - d`` and the potentials of the rows
+holding them fall by as much, so every edge stays feasible and the path becomes tight. Raised
+column potentials make the forward searches' sort keys stale, so the rows reached are marked
+unsorted. Only for problems without dummy rows (``n == M``): the hub of :mod:`.sparse_lap` has
+no backward counterpart here.
+"""
+
+from __future__ import annotations
+
+import numba as nb
+import numpy as np
+
+from tsnegrid.assign.solver.pyramid import _heap_pop, _heap_push
+
+
+@nb.njit(cache=True)
+def by_column(indices, m):  # type: ignore[no-untyped-def]
+    """The graph by columns: (M + 1,) start of each column's entries and (nnz,) their edges."""
+    colptr = np.zeros(m + 1, dtype=np.int64)
+    for e in range(len(indices)):
+        colptr[indices[e] + 1] += 1
+    for j in range(m):
+        colptr[j + 1] += colptr[j]
+    fill = colptr[:m].copy()
+    edge_of = np.empty(len(indices), dtype=np.int64)
+    for e in range(len(indices)):
+        j = indices[e]
+        edge_of[fill[j]] = e
+        fill[j] += 1
+    return colptr, edge_of
+
+
+@nb.njit(cache=True)
+def _scan_column(j, dj, g, cols, st, ws, size):  # type: ignore[no-untyped-def]
+    """Relax the edges into column ``j`` (at distance ``dj``); return the heap size."""
+    costs, erow, ready = g[2], g[3], g[6]
+    colptr, edge_of = cols
+    u, v, col4row = st[0], st[1], st[5]
+    rdist, predcol, cdone, hkeys, hitems, touched = ws[1], ws[2], ws[3], ws[4], ws[5], ws[6]
+    for a in range(colptr[j], colptr[j + 1]):
+        e = edge_of[a]
+        k = erow[e]
+        ready[k] = False
+        mk = col4row[k]
+        if mk >= 0 and cdone[mk]:
+            continue  # settled (a rounding-negative reduced cost must not re-route it)
+        nd = dj + costs[e] - u[k] - v[j]
+        if nd < rdist[k]:
+            if rdist[k] == np.inf:
+                touched[0] += 1
+                touched[touched[0]] = k
+            rdist[k] = nd
+            predcol[k] = j
+            if mk < 0:  # a free row: the search ends when it leaves the heap
+                size = _heap_push(hkeys, hitems, size, nd, -(k + 1))
+            else:
+                size = _heap_push(hkeys, hitems, size, nd, mk)
+    return size
+
+
+@nb.njit(cache=True)
+def _search_back(free_cols, g, cols, st, ws):  # type: ignore[no-untyped-def]
+    """Dijkstra from every free column; return (the free row reached or -1, its distance)."""
+    cdist, cdone, hkeys, hitems, scanned = ws[0], ws[3], ws[4], ws[5], ws[7]
+    size = 0
+    for f in free_cols:
+        cdist[f] = 0.0
+        size = _heap_push(hkeys, hitems, size, 0.0, f)
+    while size > 0:
+        d, item = hkeys[0], hitems[0]
+        size = _heap_pop(hkeys, hitems, size)
+        if item < 0:
+            return -item - 1, d
+        j = item
+        if cdone[j]:
+            continue
+        cdone[j] = True
+        cdist[j] = d
+        scanned[0] += 1
+        scanned[scanned[0]] = j
+        size = _scan_column(j, d, g, cols, st, ws, size)
+    return -1, np.inf
+
+
+@nb.njit(cache=True)
+def _update_and_flip(end, dend, st, ws):  # type: ignore[no-untyped-def]
+    """Shift the scanned potentials by ``dend - d`` and flip the matching along the path."""
+    u, v, row4col, col4row = st[0], st[1], st[4], st[5]
+    cdist, predcol, scanned = ws[0], ws[2], ws[7]
+    for s in range(1, scanned[0] + 1):
+        j = scanned[s]
+        shift = dend - cdist[j]
+        v[j] += shift
+        if row4col[j] >= 0:
+            u[row4col[j]] -= shift
+    i = end
+    while True:
+        j = predcol[i]
+        nxt = row4col[j]
+        row4col[j] = i
+        col4row[i] = j
+        if nxt < 0:
+            return
+        i = nxt
+
+
+@nb.njit(cache=True)
+def _reset(free_cols, ws):  # type: ignore[no-untyped-def]
+    """Clear what one search wrote (``touched`` and ``scanned`` keep their count at index 0)."""
+    cdist, rdist, predcol, cdone, touched, scanned = ws[0], ws[1], ws[2], ws[3], ws[6], ws[7]
+    for s in range(1, scanned[0] + 1):
+        cdone[scanned[s]] = False
+        cdist[scanned[s]] = np.inf
+    for f in free_cols:
+        cdist[f] = np.inf
+    for s in range(1, touched[0] + 1):
+        rdist[touched[s]] = np.inf
+        predcol[touched[s]] = -1
+    scanned[0] = 0
+    touched[0] = 0
+
+
+@nb.njit(cache=True)
+def augment_back(g, cols, st, free_value):  # type: ignore[no-untyped-def]
+    """Match every free row by backward searches; return how many could not be matched.
+
+    ``g`` and ``st`` are as in :func:`.sparse_lap.augment_rows` (no dummy rows); ``cols`` is
+    :func:`by_column` of the graph; ``free_value`` marks a free column in ``row4col``.
+    """
+    u, row4col = st[0], st[4]
+    n, m = len(u), len(row4col)
+    cap = 2 * len(g[1]) + m + 2
+    ws = (np.full(m, np.inf), np.full(n, np.inf), np.full(n, -1, dtype=np.int64),
+          np.zeros(m, dtype=np.bool_), np.empty(cap), np.empty(cap, dtype=np.int64),
+          np.zeros(n + 1, dtype=np.int64), np.zeros(m + 1, dtype=np.int64))  # fmt: skip
+    free_cols = np.flatnonzero(row4col == free_value)
+    failed = 0
+    while len(free_cols):
+        end, dend = _search_back(free_cols, g, cols, st, ws)
+        if end < 0:
+            failed = len(free_cols)
+            break
+        _update_and_flip(end, dend, st, ws)
+        _reset(free_cols, ws)
+        free_cols = np.flatnonzero(row4col == free_value)
+    return failed

@@ -1,0 +1,326 @@
+"""Barnes-Hut t-SNE in numba: tsnegrid's own t-SNE engine.
+
+The method is openTSNE's (Poličar et al. 2024) and scikit-learn's: Gaussian affinities on each
+point's exact nearest neighbours, calibrated to a perplexity and symmetrised; a PCA
+initialisation scaled to a standard deviation of 1e-4; gradient descent with momentum and
+per-coordinate gains, an early-exaggeration phase and a learning rate of N / exaggeration
+(Belkina et al. 2019); attraction along the affinity graph and repulsion by the Barnes-Hut
+approximation on a quadtree.
+
+What is ours is the speed: the repulsion walks a quadtree once per group of nearby points
+(:mod:`tsnegrid.embed.quadtree`), and each iteration builds the tree while the other threads start on
+the attraction. On Fashion-MNIST with two threads (``benchmarks/tsne.py``) it is 5.4x faster than
+openTSNE at 2,500 points, 8.6x at 10,000 and 2.8x at 70,000 (where openTSNE uses its FFT
+method), and keeps as many true neighbours, with a 5-NN accuracy within 0.002 of openTSNE's or
+better. Each point's forces are computed on its own, so the points can be split over threads
+freely: the result does not depend on the thread count.
+
+Pure functions: arrays in, arrays out; nothing here reads a file, prints or looks at the clock.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+from itertools import pairwise
+
+import numba
+import numpy as np
+from numpy.typing import NDArray
+
+from tsnegrid.embed.quadtree import GROUP_SIZE, build_tree, groups_of, repulsion
+from tsnegrid.runtime.workers import single_thread_blas, submit, worker_pool
+
+#: openTSNE's standard deviation of the initial embedding's first axis.
+INIT_STD = 1e-4
+#: openTSNE's defaults.
+EARLY_EXAGGERATION = 12.0
+INITIAL_MOMENTUM = 0.8
+FINAL_MOMENTUM = 0.8
+MIN_GAIN = 0.01
+MAX_STEP_NORM = 5.0
+#: The largest Barnes-Hut angle the grouped walk supports (exclusive): 1 / sqrt(2).
+MAX_THETA = 2.0**-0.5
+
+
+@dataclass(frozen=True)
+class Schedule:
+    """The optimisation: ``early_iter`` exaggerated iterations, then ``late_iter`` plain ones."""
+
+    early_iter: int
+    late_iter: int
+    theta: float = 0.5
+
+    def __post_init__(self) -> None:
+        if self.early_iter < 0 or self.late_iter < 0:
+            raise ValueError(f"iterations must be >= 0, got {self.early_iter}, {self.late_iter}")
+        # Above 1/sqrt(2) a cell holding a point of the group could be summarised, its own
+        # point with it (quadtree.repulsion takes each point's own q = 1 back out).
+        if not 0.0 <= self.theta < MAX_THETA:
+            raise ValueError(f"theta must be in [0, {MAX_THETA:.4f}), got {self.theta}")
+
+    @property
+    def total(self) -> int:
+        return self.early_iter + self.late_iter
+
+
+# --- affinities ---------------------------------------------------------------------------
+
+
+@numba.njit(cache=True, nogil=True)
+def _conditional_affinities(distances: NDArray[np.float64], perplexity: float) -> NDArray:
+    """Row-stochastic Gaussian affinities whose entropy is ``log(perplexity)`` (bisection on the
+    precision, as every t-SNE does)."""
+    n, k = distances.shape
+    out = np.zeros((n, k))
+    target = np.log(perplexity)
+    for i in range(n):
+        d2 = distances[i] ** 2
+        shift = d2.min()
+        beta, lo, hi = 1.0, 0.0, np.inf
+        for _ in range(200):
+            w = np.exp(-(d2 - shift) * beta)
+            total = w.sum()
+            entropy = np.log(total) + beta * (w * (d2 - shift)).sum() / total
+            if abs(entropy - target) < 1e-8:
+                break
+            if entropy > target:  # too flat: sharpen
+                lo = beta
+                beta = beta * 2.0 if hi == np.inf else (beta + hi) / 2.0
+            else:
+                hi = beta
+                beta = (beta + lo) / 2.0
+        out[i] = w / total
+    return out
+
+
+@numba.njit(cache=True, nogil=True)
+def _symmetrise(
+    indices: NDArray[np.intp], conditional: NDArray[np.float64]
+) -> tuple[NDArray[np.int64], NDArray[np.int64], NDArray[np.float64]]:
+    """``P = (C + C^T) / sum`` as CSR (row pointers, columns ascending, values)."""
+    n, k = indices.shape
+    counts = np.zeros(n + 1, np.int64)
+    for i in range(n):
+        for a in range(k):
+            counts[i + 1] += 1
+            counts[indices[i, a] + 1] += 1
+    ptr = np.cumsum(counts)
+    cols = np.empty(ptr[n], np.int64)
+    vals = np.empty(ptr[n])
+    fill = ptr[:n].copy()
+    for i in range(n):
+        for a in range(k):
+            j = indices[i, a]
+            cols[fill[i]] = j
+            vals[fill[i]] = conditional[i, a]
+            fill[i] += 1
+            cols[fill[j]] = i
+            vals[fill[j]] = conditional[i, a]
+            fill[j] += 1
+    # Sort each row by column and merge the pairs both points listed.
+    out_ptr = np.zeros(n + 1, np.int64)
+    write = 0
+    for i in range(n):
+        start, end = ptr[i], ptr[i + 1]
+        order = np.argsort(cols[start:end], kind="mergesort") + start
+        row_cols = cols[order]
+        row_vals = vals[order]
+        for a in range(len(row_cols)):
+            if a > 0 and row_cols[a] == cols[write - 1]:
+                vals[write - 1] += row_vals[a]
+            else:
+                cols[write] = row_cols[a]
+                vals[write] = row_vals[a]
+                write += 1
+        out_ptr[i + 1] = write
+    total = vals[:write].sum()
+    return out_ptr, cols[:write].copy(), vals[:write] / total
+
+
+def joint_affinities(
+    indices: NDArray[np.intp], distances: NDArray[np.float64], perplexity: float
+) -> tuple[NDArray[np.int64], NDArray[np.int64], NDArray[np.float64]]:
+    """t-SNE's symmetric affinities from each point's nearest neighbours (nearest first, self
+    excluded), as CSR arrays summing to 1."""
+    conditional = _conditional_affinities(np.ascontiguousarray(distances, np.float64), perplexity)
+    return _symmetrise(np.ascontiguousarray(indices, np.int64), conditional)
+
+
+# --- gradient -----------------------------------------------------------------------------
+
+
+@numba.njit(cache=True, nogil=True, error_model="numpy")
+def _attraction(
+    y: NDArray[np.float64],
+    ptr: NDArray[np.int64],
+    cols: NDArray[np.int64],
+    vals: NDArray[np.float64],
+    lo: int,
+    hi: int,
+    attract: NDArray[np.float64],
+) -> None:
+    """For the points ``lo:hi``: attraction along the affinities, ``sum_j p_ij q_ij (y_i -
+    y_j)`` with ``q_ij = 1 / (1 + |y_i - y_j|^2)``."""
+    for i in range(lo, hi):
+        ax = 0.0
+        ay = 0.0
+        for e in range(ptr[i], ptr[i + 1]):
+            j = cols[e]
+            dx = y[i, 0] - y[j, 0]
+            dy = y[i, 1] - y[j, 1]
+            pq = vals[e] / (1.0 + dx * dx + dy * dy)
+            ax += pq * dx
+            ay += pq * dy
+        attract[i, 0] = ax
+        attract[i, 1] = ay
+
+
+@numba.njit(cache=True, nogil=True)
+def _step(
+    y: NDArray[np.float64],
+    attract: NDArray[np.float64],
+    repel: NDArray[np.float64],
+    z: float,
+    exaggeration: float,
+    update: NDArray[np.float64],
+    gains: NDArray[np.float64],
+    learning_rate: float,
+    momentum: float,
+) -> None:
+    """One gradient-descent step with momentum and gains (openTSNE's), in place; then centre."""
+    n = y.shape[0]
+    for i in range(n):
+        step2 = 0.0
+        for d in range(2):
+            grad = exaggeration * attract[i, d] - repel[i, d] / z
+            if np.sign(update[i, d]) != np.sign(grad):
+                gains[i, d] += 0.2
+            else:
+                gains[i, d] = gains[i, d] * 0.8 + MIN_GAIN
+            update[i, d] = momentum * update[i, d] - learning_rate * gains[i, d] * grad
+            step2 += update[i, d] * update[i, d]
+        if step2 > MAX_STEP_NORM * MAX_STEP_NORM:
+            shrink = MAX_STEP_NORM / np.sqrt(step2)
+            update[i, 0] *= shrink
+            update[i, 1] *= shrink
+        y[i, 0] += update[i, 0]
+        y[i, 1] += update[i, 1]
+    mx = 0.0
+    my = 0.0
+    for i in range(n):
+        mx += y[i, 0]
+        my += y[i, 1]
+    mx /= n
+    my /= n
+    for i in range(n):
+        y[i, 0] -= mx
+        y[i, 1] -= my
+
+
+# --- driver -------------------------------------------------------------------------------
+
+
+def initial_layout(features: NDArray[np.floating], *, seed: int) -> NDArray[np.float64]:
+    """openTSNE's PCA initialisation: the first two principal components scaled so the first has
+    standard deviation 1e-4, plus jitter of 1% of that (seeded)."""
+    x = np.asarray(features, dtype=np.float64)
+    centred = x - x.mean(axis=0)
+    if x.shape[1] > 2:
+        # The top two right singular vectors, from the small covariance matrix (on one BLAS
+        # thread: OpenBLAS's thread count would change the last bits, which t-SNE magnifies).
+        with single_thread_blas():
+            values, vectors = np.linalg.eigh(centred.T @ centred)
+            top = vectors[:, np.argsort(values)[::-1][:2]]
+            y = centred @ top
+    else:
+        y = np.zeros((len(x), 2))
+        y[:, : x.shape[1]] = centred
+    std = float(np.std(y[:, 0]))
+    y = y / std * INIT_STD if std > 0 else y
+    rng = np.random.default_rng(seed)
+    y += rng.normal(0.0, INIT_STD * 0.01, y.shape)
+    return np.ascontiguousarray(y)
+
+
+def tsne(
+    indices: NDArray[np.intp],
+    distances: NDArray[np.float64],
+    init: NDArray[np.float64],
+    *,
+    perplexity: float,
+    schedule: Schedule,
+    threads: int = 1,
+    progress: Callable[[float], None] | None = None,
+) -> NDArray[np.float64]:
+    """Optimise a t-SNE embedding from each point's nearest neighbours.
+
+    Parameters
+    ----------
+    indices, distances : (n, k) nearest neighbours of each point (self excluded), nearest first.
+    init : (n, 2) starting layout (see :func:`initial_layout`); not modified.
+    perplexity : the affinities' perplexity (k is usually 3 x perplexity).
+    schedule : iterations and the Barnes-Hut angle.
+    threads : worker threads; the result is the same for any count.
+    progress : called with the fraction of iterations done, every 25 iterations.
+
+    Returns
+    -------
+    (n, 2) float64 embedding, centred at 0.
+    """
+    ptr, cols, vals = joint_affinities(indices, distances, perplexity)
+    y = np.array(init, dtype=np.float64, order="C")
+    n = len(y)
+    attract = np.zeros((n, 2))
+    repel = np.zeros((n, 2))
+    sum_q = np.zeros(n)
+    update = np.zeros((n, 2))
+    gains = np.ones((n, 2))
+    phases = [(schedule.early_iter, EARLY_EXAGGERATION, INITIAL_MOMENTUM),
+              (schedule.late_iter, 1.0, FINAL_MOMENTUM)]  # fmt: skip
+    # Each iteration in two rounds over the threads: the tree is built on this thread while the
+    # others start on the attraction (which needs no tree), then everyone shares the repulsion.
+    # The split changes no number: every point's sums are its own.
+    bounds = _attraction_bounds(n, threads)
+    others = list(pairwise(bounds[1:]))
+    done = 0
+    with worker_pool(threads) as pool:
+        for n_iter, exaggeration, momentum in phases:
+            learning_rate = n / exaggeration
+            for _ in range(n_iter):
+                jobs = [submit(pool, _attraction, y, ptr, cols, vals, lo, hi, attract)
+                        for lo, hi in others]  # fmt: skip
+                tree = build_tree(y)
+                _attraction(y, ptr, cols, vals, bounds[0], bounds[1], attract)
+                for job in jobs:
+                    job.result()
+                parts = _split(tree, groups_of(tree, GROUP_SIZE), threads)
+                theta = schedule.theta
+                jobs = [submit(pool, repulsion, y, tree, part, theta, repel, sum_q)
+                        for part in parts[1:]]  # fmt: skip
+                repulsion(y, tree, parts[0], theta, repel, sum_q)
+                for job in jobs:
+                    job.result()
+                z = float(sum_q.sum())
+                _step(y, attract, repel, z, exaggeration, update, gains, learning_rate, momentum)
+                done += 1
+                if progress is not None and done % 25 == 0:
+                    progress(done / schedule.total)
+    return y
+
+
+def _attraction_bounds(n: int, threads: int) -> NDArray[np.int64]:
+    """Point ranges of the attraction: this thread's first (a third of a share: it builds the
+    tree meanwhile), then one share per other thread."""
+    if threads <= 1:
+        return np.array([0, n], np.int64)
+    shares = np.array([1.0 / 3.0] + [1.0] * (threads - 1))
+    return np.round(np.concatenate([[0.0], np.cumsum(shares)]) / shares.sum() * n).astype(np.int64)
+
+
+def _split(tree: tuple, groups: NDArray[np.int64], parts: int) -> list[NDArray[np.int64]]:
+    """``groups`` cut into ``parts`` runs of about equal numbers of points."""
+    sizes = tree[2][groups] - tree[1][groups]
+    ends = np.cumsum(sizes)
+    cuts = np.searchsorted(ends, ends[-1] * np.arange(1, parts) / parts)
+    return np.split(groups, cuts)

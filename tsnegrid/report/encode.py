@@ -1,0 +1,209 @@
+"""Figures and the zoomable map as file bytes: the run's last stage, before the report is written.
+
+Everything here is pure (figures and arrays in, :class:`Artifact` bytes out) and deterministic:
+equal input gives equal bytes whatever the thread count. Pillow releases the GIL while it
+encodes, so the map's PNG and its Deep Zoom tiles can be encoded on worker threads while
+matplotlib draws the figures on the calling thread.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import io
+from collections.abc import Callable, Iterable, Sequence
+from concurrent.futures import Future, ThreadPoolExecutor
+from dataclasses import dataclass
+
+import numpy as np
+from matplotlib.figure import Figure
+from numpy.typing import NDArray
+from PIL import Image
+
+from tsnegrid.runtime.workers import submit, worker_pool
+
+#: A page figure should load quickly: above this a photo-like image is saved as JPEG.
+PAGE_FIGURE_BYTES = 500_000
+PNG_COMPRESS_LEVEL = 6  # zlib level of every PNG of the report (tiles included)
+TILE_BATCH = 64  # Deep Zoom tiles encoded per task
+
+
+@dataclass(frozen=True)
+class Artifact:
+    """One file of the report: its path relative to the output folder and its bytes."""
+
+    path: str
+    data: bytes
+
+    @property
+    def sha256(self) -> str:
+        return hashlib.sha256(self.data).hexdigest()
+
+
+@dataclass(frozen=True)
+class NamedFigure:
+    """A figure and the stable name its file is saved under (``img/<key>-<hash>.png``)."""
+
+    key: str
+    figure: Figure | NDArray[np.uint8]
+
+
+def figure_png(figure: Figure | NDArray[np.uint8]) -> bytes:
+    """PNG bytes of a figure or image array, with no timestamps: equal input, equal bytes."""
+    return _encode_png(draw(figure))
+
+
+def draw(figure: Figure | NDArray[np.uint8]) -> Image.Image | NDArray[np.uint8]:
+    """A figure drawn to raw pixels (matplotlib's part, which holds the GIL); an image array as
+    it is."""
+    if not isinstance(figure, Figure):
+        return figure
+    # Raw pixels straight from Agg: no PNG round trip before the palette is chosen.
+    raw = io.BytesIO()
+    figure.savefig(raw, format="rgba")
+    size = figure.canvas.get_width_height(physical=True)
+    return Image.frombuffer("RGBA", size, raw.getvalue(), "raw", "RGBA", 0, 1)
+
+
+def _encode_png(pixels: Image.Image | NDArray[np.uint8]) -> bytes:
+    """PNG bytes of :func:`draw`'s output (Pillow's part: it releases the GIL)."""
+    if isinstance(pixels, Image.Image):
+        # Opaque, 256-colour PNG: plots have few colours, and this keeps them ~3x smaller.
+        image = pixels.convert("RGB").quantize(
+            256, method=Image.Quantize.MEDIANCUT, dither=Image.Dither.NONE
+        )
+    else:
+        image = Image.fromarray(pixels)
+    buf = io.BytesIO()
+    # zlib level 6: within 2% of level 9 (optimize=True) in size, 6x faster on these images.
+    image.save(buf, format="PNG", compress_level=PNG_COMPRESS_LEVEL)
+    return buf.getvalue()
+
+
+def hashed_name(stem: str, data: bytes, suffix: str = ".png") -> str:
+    """``img/<stem>-<8 hex>.png``: content-hashed so a browser never shows a stale figure."""
+    return f"img/{stem}-{hashlib.sha256(data).hexdigest()[:8]}{suffix}"
+
+
+def figure_artifact(key: str, figure: Figure | NDArray[np.uint8]) -> Artifact:
+    """A page figure as PNG, or as JPEG when it is a photo-like image too big for the page."""
+    return _encoded_artifact(key, draw(figure))
+
+
+def _encoded_artifact(key: str, pixels: Image.Image | NDArray[np.uint8]) -> Artifact:
+    data = _encode_png(pixels)
+    if len(data) > PAGE_FIGURE_BYTES and not isinstance(pixels, Image.Image):
+        buf = io.BytesIO()
+        Image.fromarray(pixels).save(buf, format="JPEG", quality=88)
+        return Artifact(hashed_name(key, buf.getvalue(), ".jpg"), buf.getvalue())
+    return Artifact(hashed_name(key, data), data)
+
+
+@dataclass(frozen=True)
+class MapCells:
+    """What the viewer's ``cells.json`` needs besides the mosaic: who sits in which cell."""
+
+    names: Sequence[str]
+    labels: NDArray[np.int64]
+    class_names: Sequence[str]
+    node_of_point: NDArray[np.intp]
+    rows: int
+    cols: int
+
+
+def map_artifacts(
+    mosaic: NDArray[np.uint8], cells: MapCells, *, pool: ThreadPoolExecutor | None = None
+) -> list[Artifact]:
+    """The full-size map (``img/map-full-*.png``), its Deep Zoom tiles and ``tiles/cells.json``.
+
+    With a ``pool``, the PNG and the tiles are encoded on its threads; the bytes are the same.
+    """
+    pending = _PendingMap.start(mosaic, pool)
+    return pending.finish(cells, lambda: None)
+
+
+def render_figures(
+    figures: Sequence[NamedFigure],
+    mosaic: NDArray[np.uint8],
+    cells: MapCells,
+    *,
+    threads: int = 1,
+    progress: Callable[[float], None] | None = None,
+) -> tuple[Artifact, ...]:
+    """Every figure's file, then the map's files (:func:`map_artifacts`).
+
+    With ``threads > 1`` the map and each drawn figure are encoded on ``threads`` worker
+    threads while the next figures are drawn here; with one, everything runs on the calling
+    thread. ``progress`` gets the fraction of figures and tile batches done.
+    """
+    with worker_pool(threads) as pool:
+        pending = _PendingMap.start(mosaic, pool)
+        units, done = len(figures) + len(pending.batches) + 1, 0
+
+        def step() -> None:
+            nonlocal done
+            done += 1
+            if progress is not None:
+                progress(done / units)
+
+        encoding = [submit(pool, _encoded_artifact, f.key, draw(f.figure)) for f in figures]
+        drawn = []
+        for job in encoding:
+            drawn.append(job.result())
+            step()
+        return (*drawn, *pending.finish(cells, step))
+
+
+@dataclass(frozen=True)
+class _PendingMap:
+    """The map's PNG and tile batches, submitted for encoding."""
+
+    full_png: Future[bytes]
+    batches: list[tuple[list[str], Future[list[bytes]]]]
+    mosaic_shape: tuple[int, int]
+
+    @classmethod
+    def start(cls, mosaic: NDArray[np.uint8], pool: ThreadPoolExecutor | None) -> _PendingMap:
+        from tsnegrid.report.tiles import iter_tile_jobs
+
+        batches = [(paths, submit(pool, _encode_all, jobs))
+                   for paths, jobs in _batched(iter_tile_jobs(mosaic))]  # fmt: skip
+        return cls(submit(pool, figure_png, mosaic), batches, mosaic.shape[:2])
+
+    def finish(self, cells: MapCells, step: Callable[[], None]) -> list[Artifact]:
+        """Wait for every file (calling ``step`` after each batch) and add ``cells.json``."""
+        from tsnegrid.report.tiles import cell_layout_json
+
+        tiles: list[Artifact] = []
+        digest = hashlib.sha256()
+        for paths, job in self.batches:
+            for path, data in zip(paths, job.result(), strict=True):
+                tiles.append(Artifact(f"tiles/{path}", data))
+                digest.update(data)
+            step()
+        c = cells
+        cell_px = (self.mosaic_shape[0] // c.rows, self.mosaic_shape[1] // c.cols)
+        layout = cell_layout_json(c.names, c.labels, c.class_names, c.node_of_point, c.rows,
+                                  c.cols, cell_px, version=digest.hexdigest()[:12])  # fmt: skip
+        full = self.full_png.result()
+        step()
+        return [Artifact(hashed_name("map-full", full), full), *tiles,
+                Artifact("tiles/cells.json", layout)]  # fmt: skip
+
+
+def _batched(
+    items: Iterable[tuple[str, Callable[[], bytes]]],
+) -> Iterable[tuple[list[str], list[Callable[[], bytes]]]]:
+    paths: list[str] = []
+    jobs: list[Callable[[], bytes]] = []
+    for path, job in items:
+        paths.append(path)
+        jobs.append(job)
+        if len(jobs) == TILE_BATCH:
+            yield paths, jobs
+            paths, jobs = [], []
+    if jobs:
+        yield paths, jobs
+
+
+def _encode_all(jobs: list[Callable[[], bytes]]) -> list[bytes]:
+    return [job() for job in jobs]
