@@ -34,10 +34,21 @@ def run_ours(n: int, out: Path, tsne_iter: int | None) -> dict[str, Any]:
     size += [] if tsne_iter is None else ["--tsne-iter", str(tsne_iter)]
     start = time.perf_counter()
     subprocess.run(
-        [sys.executable, "generate.py", "--dataset", "fashion-mnist", *size, "--no-cache",
-         "--out", str(out)],
-        cwd=ROOT, check=True, capture_output=True, text=True,
-    )  # fmt: skip
+        [
+            sys.executable,
+            "generate.py",
+            "--dataset",
+            "fashion-mnist",
+            *size,
+            "--no-cache",
+            "--out",
+            str(out),
+        ],
+        cwd=ROOT,
+        check=True,
+        capture_output=True,
+        text=True,
+    )
     wall = time.perf_counter() - start
     timings = json.loads((out / "timings.json").read_text())
     stages = {s["name"]: s["seconds"] for s in timings["stages"]}
@@ -51,8 +62,11 @@ def run_reference(n: int) -> dict[str, Any]:
     start = time.perf_counter()
     done = subprocess.run(
         [sys.executable, __file__, "--reference", str(n)],
-        cwd=ROOT, check=True, capture_output=True, text=True,
-    )  # fmt: skip
+        cwd=ROOT,
+        check=True,
+        capture_output=True,
+        text=True,
+    )
     result: dict[str, Any] = json.loads(done.stdout)
     result["wall_seconds"] = time.perf_counter() - start
     result["stages"]["start"] = result["wall_seconds"] - sum(result["stages"].values())
@@ -131,8 +145,15 @@ def _notebook_figures(emb: Any, cells: Any, nodes: Any, pixels: Any, labels: Any
     fig = Figure(figsize=(10, 10))
     ax = fig.add_subplot()
     for start, end, label in zip(emb, cells, labels, strict=True):
-        ax.arrow(start[0], start[1], end[0] - start[0], end[1] - start[1],
-                 head_length=0.005, head_width=0.005, color=cmap(label))  # fmt: skip
+        ax.arrow(
+            start[0],
+            start[1],
+            end[0] - start[0],
+            end[1] - start[1],
+            head_length=0.005,
+            head_width=0.005,
+            color=cmap(label),
+        )
     save(fig)
     images_at(cells, "white")
 
@@ -143,10 +164,15 @@ def main() -> None:
     parser.add_argument("--repeats", type=int, default=1, help="runs per size (median kept)")
     parser.add_argument("--reference", type=int, help=argparse.SUPPRESS)
     parser.add_argument("--no-reference", action="store_true", help="skip the notebook's recipe")
-    parser.add_argument("--tsne-iter", type=int,
-                        help="our t-SNE iterations (default: generate.py's)")  # fmt: skip
-    parser.add_argument("--out", type=Path, default=RESULTS / "pipeline.json",
-                        help="where the JSON goes (default: %(default)s)")  # fmt: skip
+    parser.add_argument(
+        "--tsne-iter", type=int, help="our t-SNE iterations (default: generate.py's)"
+    )
+    parser.add_argument(
+        "--out",
+        type=Path,
+        default=RESULTS / "pipeline.json",
+        help="where the JSON goes (default: %(default)s)",
+    )
     args = parser.parse_args()
     if args.reference:
         print(json.dumps(reference_recipe(args.reference)))
@@ -176,8 +202,10 @@ def _median(runs: list[dict[str, Any]]) -> dict[str, Any]:
 def _print_row(row: dict[str, Any]) -> None:
     ours = row["ours"]
     stages = ", ".join(f"{k} {v:.1f}" for k, v in ours["stages"].items())
-    print(f"N={row['n']:>6,}: ours {ours['median_wall_seconds']:7.1f} s end to end "
-          f"(peak {ours['peak_mib']:,.0f} MiB; {stages})")  # fmt: skip
+    print(
+        f"N={row['n']:>6,}: ours {ours['median_wall_seconds']:7.1f} s end to end "
+        f"(peak {ours['peak_mib']:,.0f} MiB; {stages})"
+    )
     ref = row.get("reference")
     if ref is not None:
         ref_stages = ", ".join(f"{k} {v:.1f}" for k, v in ref["stages"].items())

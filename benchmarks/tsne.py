@@ -1,4 +1,5 @@
-"""t-SNE engines side by side on Fashion-MNIST: ours (tsnegrid.embed.bhtsne), openTSNE, scikit-learn.
+"""t-SNE engines side by side on Fashion-MNIST: ours (tsnegrid.embed.bhtsne), openTSNE,
+scikit-learn.
 
     python benchmarks/tsne.py                          # 2,500 and 10,000 images
     python benchmarks/tsne.py --sizes 70000 --repeats 1
@@ -26,15 +27,12 @@ from typing import Any
 import numpy as np
 from numpy.typing import NDArray
 
-from tsnegrid.data.datasets import load_dataset, sample_images
-from tsnegrid.embed.tsne import (
-    Neighbours,
-    embed_tsne,
-    feature_neighbours,
-    pixel_features,
-    reduce_pca,
-    tsne_neighbour_count,
-)
+from tsnegrid.data.datasets import load_dataset
+from tsnegrid.data.sample import sample_images
+from tsnegrid.embed.neighbours import feature_neighbours, tsne_neighbour_count
+from tsnegrid.embed.pca import pixel_features, reduce_pca
+from tsnegrid.embed.tsne import embed_tsne
+from tsnegrid.results import Neighbours
 
 RESULTS = Path(__file__).resolve().parent / "results"
 PERPLEXITY = 30.0
@@ -48,8 +46,9 @@ def scores(
     from scipy.spatial import cKDTree
 
     found = cKDTree(points).query(points, k=11)[1][:, 1:]
-    kept = np.mean([np.intersect1d(a, b).size / 10 for a, b in zip(found, features_nn[:, :10],
-                                                                    strict=True)])  # fmt: skip
+    kept = np.mean(
+        [np.intersect1d(a, b).size / 10 for a, b in zip(found, features_nn[:, :10], strict=True)]
+    )
     votes = labels[found[:, :5]]
     predicted = np.array([np.bincount(v, minlength=labels.max() + 1).argmax() for v in votes])
     return float(kept), float(np.mean(predicted == labels))
@@ -67,8 +66,9 @@ def timed(run: Callable[[], NDArray[np.float64]], repeats: int) -> tuple[float, 
 
 def bench(n: int, repeats: int, threads: int, sklearn_max: int) -> dict[str, Any]:
     images = sample_images(load_dataset("fashion-mnist", threads=threads), n, seed=SEED)
-    features = reduce_pca(pixel_features(images.pixels), n_components=100, seed=SEED,
-                          threads=threads)  # fmt: skip
+    features = reduce_pca(
+        pixel_features(images.pixels), n_components=100, seed=SEED, threads=threads
+    )
     neighbours: Neighbours = feature_neighbours(
         features, tsne_neighbour_count(n, PERPLEXITY), threads=threads
     )
@@ -77,8 +77,14 @@ def bench(n: int, repeats: int, threads: int, sklearn_max: int) -> dict[str, Any
     for engine in engines:
 
         def run(engine: str = engine) -> NDArray[np.float64]:
-            return embed_tsne(features, perplexity=PERPLEXITY, seed=SEED, engine=engine,
-                              threads=threads, neighbours=neighbours).points  # fmt: skip
+            return embed_tsne(
+                features,
+                perplexity=PERPLEXITY,
+                seed=SEED,
+                engine=engine,
+                threads=threads,
+                neighbours=neighbours,
+            ).points
 
         seconds, emb = timed(run, repeats)
         kept, accuracy = scores(emb, neighbours.indices, images.labels)
@@ -94,8 +100,9 @@ def main() -> None:
     parser.add_argument("--sizes", type=int, nargs="+", default=[2500, 10_000])
     parser.add_argument("--repeats", type=int, default=3, help="runs per engine (median kept)")
     parser.add_argument("--threads", type=int, default=2)
-    parser.add_argument("--sklearn-max", type=int, default=2500,
-                        help="largest N given to scikit-learn (slow)")  # fmt: skip
+    parser.add_argument(
+        "--sklearn-max", type=int, default=2500, help="largest N given to scikit-learn (slow)"
+    )
     parser.add_argument("--out", type=Path, default=RESULTS / "tsne.json")
     args = parser.parse_args()
     # Load our compiled kernels first, so the timings are of the runs, not of numba's start.
@@ -105,9 +112,11 @@ def main() -> None:
         row = bench(n, args.repeats, args.threads, args.sklearn_max)
         rows.append(row)
         for name, r in row["engines"].items():
-            print(f"N={n:>6,} {name:<9} {r['seconds']:7.2f} s ({r['vs_ours']:5.1f}x ours)  "
-                  f"10-NN kept {r['knn10_kept']:.4f}  5-NN accuracy {r['acc5']:.4f}",
-                  flush=True)  # fmt: skip
+            print(
+                f"N={n:>6,} {name:<9} {r['seconds']:7.2f} s ({r['vs_ours']:5.1f}x ours)  "
+                f"10-NN kept {r['knn10_kept']:.4f}  5-NN accuracy {r['acc5']:.4f}",
+                flush=True,
+            )
     args.out.parent.mkdir(parents=True, exist_ok=True)
     args.out.write_text(json.dumps({"runs": rows}, indent=2) + "\n")
 

@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 from numpy.typing import NDArray
 
-from tsnegrid.data.datasets import ImageSet
+from tsnegrid.results import ImageSet
 
 
 def blob_images(n_per_class: int = 12, n_classes: int = 3, side: int = 8) -> ImageSet:

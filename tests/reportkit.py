@@ -9,22 +9,32 @@ from pathlib import Path
 from tsnegrid.config import Config
 from tsnegrid.pipeline import RunResult, run
 from tsnegrid.report.context import report_context
-from tsnegrid.report.pages import write_docs
+from tsnegrid.report.writer import write_docs
 
 ROOT = Path(__file__).resolve().parent.parent
 
 
 def small_config(out: Path, **overrides: object) -> Config:
     """A fast run: 150 digits, short t-SNE, no cache unless asked for."""
-    settings: dict[str, object] = {"dataset": "digits", "n_images": 150, "tsne_iter": 250,
-                                   "pca": 20, "out": out, "cache_dir": None}  # fmt: skip
+    settings: dict[str, object] = {
+        "dataset": "digits",
+        "n_images": 150,
+        "tsne_iter": 250,
+        "pca": 20,
+        "out": out,
+        "cache_dir": None,
+    }
     settings.update(overrides)
     return Config(**settings)  # type: ignore[arg-type]
 
 
 def build_report(config: Config, argv: list[str] | None = None) -> RunResult:
     result = run(config)
-    write_docs(result, report_context(result, argv=argv or []), config.out)
+    write_docs(
+        result,
+        report_context(result, command=["python", "generate.py", *(argv or [])], where=Path.cwd()),
+        config.out,
+    )
     return result
 
 
@@ -37,5 +47,7 @@ def mkdocs_build(docs: Path, site: Path) -> subprocess.CompletedProcess[str]:
     config_path.write_text(text)
     return subprocess.run(
         [sys.executable, "-m", "mkdocs", "build", "--strict", "-f", str(config_path)],
-        capture_output=True, text=True, check=False,
-    )  # fmt: skip
+        capture_output=True,
+        text=True,
+        check=False,
+    )

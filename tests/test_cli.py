@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 from PIL import Image
 
-import generate
+from tsnegrid import cli as generate
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -87,11 +87,27 @@ def test_an_image_folder_end_to_end(tmp_path):
     (tmp_path / "imgs" / "red" / "broken.png").write_bytes(b"not a png")
     out = tmp_path / "report"
     done = subprocess.run(
-        [sys.executable, "generate.py", "--images", str(tmp_path / "imgs"), "--grid", "4x6",
-         "--tsne-iter", "250", "--thumb-px", "16", "--out", str(out),
-         "--cache-dir", str(tmp_path / "cache")],
-        cwd=ROOT, capture_output=True, text=True, check=False,
-    )  # fmt: skip
+        [
+            sys.executable,
+            "generate.py",
+            "--images",
+            str(tmp_path / "imgs"),
+            "--grid",
+            "4x6",
+            "--tsne-iter",
+            "250",
+            "--thumb-px",
+            "16",
+            "--out",
+            str(out),
+            "--cache-dir",
+            str(tmp_path / "cache"),
+        ],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        check=False,
+    )
     assert done.returncode == 0, done.stderr
     assert "assignment" in done.stderr
     assert "[###" not in done.stderr  # no progress bar when stderr is not a terminal
@@ -108,8 +124,20 @@ def test_help_lists_every_flag(capsys):
         generate.build_parser().parse_args(["--help"])
     assert exc.value.code == 0
     text = capsys.readouterr().out
-    for flag in ("--dataset", "--images", "--size", "--grid", "--seed", "--pca", "--perplexity",
-                 "--solver", "--out", "--n", "--all", "--strict-input"):  # fmt: skip
+    for flag in (
+        "--dataset",
+        "--images",
+        "--size",
+        "--grid",
+        "--seed",
+        "--pca",
+        "--perplexity",
+        "--solver",
+        "--out",
+        "--n",
+        "--all",
+        "--strict-input",
+    ):
         assert flag in text
 
 

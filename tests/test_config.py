@@ -63,6 +63,8 @@ def test_public_names_resolve_lazily():
         _ = tsnegrid.nope
     light = subprocess.run(
         [sys.executable, "-c", "import sys, tsnegrid.config; print('numba' in sys.modules)"],
-        capture_output=True, text=True, check=True,
-    )  # fmt: skip
+        capture_output=True,
+        text=True,
+        check=True,
+    )
     assert light.stdout.strip() == "False"

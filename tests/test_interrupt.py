@@ -11,15 +11,18 @@ from pathlib import Path
 import pytest
 
 from tests.reportkit import ROOT, build_report, small_config
-from tsnegrid.report import pages as report_mod
+from tsnegrid.report import writer as report_mod
 from tsnegrid.report.context import report_context
 
 FAST = ["--n", "120", "--tsne-iter", "250", "--pca", "20", "--no-cache"]
 
 
 def _snapshot(folder: Path) -> dict[str, bytes]:
-    return {p.relative_to(folder).as_posix(): p.read_bytes()
-            for p in sorted(folder.rglob("*")) if p.is_file()}  # fmt: skip
+    return {
+        p.relative_to(folder).as_posix(): p.read_bytes()
+        for p in sorted(folder.rglob("*"))
+        if p.is_file()
+    }
 
 
 def _is_complete_report(folder: Path) -> bool:
@@ -43,7 +46,9 @@ def previous(tmp_path_factory):
 def test_an_interrupt_while_writing_keeps_the_previous_report(previous, tmp_path, monkeypatch):
     _, result, _ = previous
     target = tmp_path / "docs"
-    report_mod.write_docs(result, report_context(result, argv=[]), target)
+    report_mod.write_docs(
+        result, report_context(result, command=["tsnegrid"], where=Path.cwd()), target
+    )
     snap = _snapshot(target)
     written = []
     real = Path.write_bytes
@@ -56,7 +61,9 @@ def test_an_interrupt_while_writing_keeps_the_previous_report(previous, tmp_path
 
     monkeypatch.setattr(Path, "write_bytes", interrupted)
     with pytest.raises(KeyboardInterrupt):
-        report_mod.write_docs(result, report_context(result, argv=[]), target)
+        report_mod.write_docs(
+            result, report_context(result, command=["tsnegrid"], where=Path.cwd()), target
+        )
     monkeypatch.undo()
     assert _snapshot(target) == snap
     assert sorted(p.name for p in tmp_path.iterdir()) == ["docs"]
@@ -65,7 +72,9 @@ def test_an_interrupt_while_writing_keeps_the_previous_report(previous, tmp_path
 def test_a_kill_between_the_renames_is_recovered_by_the_next_run(previous, tmp_path):
     _, result, _ = previous
     target = tmp_path / "docs"
-    report_mod.write_docs(result, report_context(result, argv=[]), target)
+    report_mod.write_docs(
+        result, report_context(result, command=["tsnegrid"], where=Path.cwd()), target
+    )
     snap = _snapshot(target)
     # what _swap_in leaves if killed after its first rename
     target.rename(tmp_path / ".docs.old-x1")
@@ -78,13 +87,17 @@ def test_a_kill_between_the_renames_is_recovered_by_the_next_run(previous, tmp_p
 def _start(out: Path, *extra: str) -> subprocess.Popen[str]:
     return subprocess.Popen(
         [sys.executable, "generate.py", *FAST, "--seed", "5", "--out", str(out), *extra],
-        cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
-    )  # fmt: skip
+        cwd=ROOT,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
 
 
 @pytest.mark.parametrize("delay", [0.5, 2.0, 4.0, 6.0])
-def test_killed_at_any_point_the_report_is_the_old_one_or_a_whole_new_one(previous, tmp_path,
-                                                                         delay):  # fmt: skip
+def test_killed_at_any_point_the_report_is_the_old_one_or_a_whole_new_one(
+    previous, tmp_path, delay
+):
     src, _, before = previous
     out = tmp_path / "docs"
     subprocess.run(["cp", "-r", str(src), str(out)], check=True)
@@ -133,7 +146,7 @@ def _frame_in(module: str, caller: object = None):
 
 
 def test_an_interrupt_waits_while_numba_boxes_a_result(monkeypatch):
-    import generate
+    from tsnegrid import cli as generate
 
     armed: list[float] = []
     monkeypatch.setattr(signal, "setitimer", lambda which, seconds: armed.append(seconds))
@@ -142,15 +155,18 @@ def test_an_interrupt_waits_while_numba_boxes_a_result(monkeypatch):
     generate._interrupt(signal.SIGINT, _frame_in("numba.core.serialize", "tsnegrid.embed.bhtsne"))
     assert armed == [generate.INTERRUPT_RETRY_SECONDS]
     # Anywhere else, numba compiling included: at once.
-    for frame in (_frame_in("tsnegrid.embed.bhtsne"), _frame_in("numba.core.typeinfer", "numba.core"),
-                  None):  # fmt: skip
+    for frame in (
+        _frame_in("tsnegrid.embed.bhtsne"),
+        _frame_in("numba.core.typeinfer", "numba.core"),
+        None,
+    ):
         with pytest.raises(KeyboardInterrupt):
             generate._interrupt(signal.SIGINT, frame)
     assert len(armed) == 1
 
 
 def test_an_interrupt_reported_through_system_errors_is_still_an_interrupt(capsys, monkeypatch):
-    import generate
+    from tsnegrid import cli as generate
 
     def interrupted_in_a_callback(argv):
         try:

@@ -123,8 +123,10 @@ def test_on_a_busy_machine_tsne_takes_fewer_threads_and_says_so(tmp_path, monkey
     monkeypatch.setattr(pipeline, "busy_cores", lambda cpus, **_: 0.0)
     idle = pipeline.run(small_config(tmp_path / "b", n_images=60, threads=2), on_note=notes.append)
     assert seen == [1, 2]
-    assert notes == ["t-SNE runs on 1 of 2 threads: other processes keep 1.0 of the 2 CPUs busy "
-                     "(the result is the same)"]  # fmt: skip
+    assert notes == [
+        "t-SNE runs on 1 of 2 threads: other processes keep 1.0 of the 2 CPUs busy "
+        "(the result is the same)"
+    ]
     np.testing.assert_array_equal(busy.embedding.points, idle.embedding.points)
 
 

@@ -12,17 +12,20 @@ import json
 import re
 from dataclasses import dataclass, fields
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal, get_args
 
 from tsnegrid.errors import UsageError
 
-DATASET_NAMES = ("digits", "mnist", "fashion-mnist")
-SOLVER_NAMES = ("auto", "scipy", "lapjv")
-TSNE_NAMES = ("tsnegrid", "opentsne", "sklearn")
+#: The built-in datasets (``--dataset``).
+DatasetName = Literal["digits", "mnist", "fashion-mnist"]
+#: The linear-assignment solvers (``--solver``).
+SolverName = Literal["auto", "scipy", "lapjv"]
+#: The t-SNE engines (``--tsne``).
+TsneEngine = Literal["tsnegrid", "opentsne", "sklearn"]
 #: With no --size, --grid, --n or --all, a large dataset is sampled down to this many images
 #: (the notebook's 50 x 50 run); a smaller one is used whole.
 DEFAULT_MAX_IMAGES = 2500
-_NOT_RESULT = frozenset({"out", "cache_dir", "force"})
+_NOT_RESULT = frozenset({"out", "cache_dir", "force", "templates"})
 
 
 @dataclass(frozen=True)
@@ -31,7 +34,7 @@ class Config:
 
     Attributes
     ----------
-    dataset : one of ``DATASET_NAMES``; ignored when ``images`` is set.
+    dataset : a built-in dataset (:data:`DatasetName`); ignored when ``images`` is set.
     images : a folder of images to lay out instead of a built-in dataset.
     features : a .npy or .csv file of precomputed features to use instead of the pixels.
     size : an S x S grid with S*S images sampled (the notebook's ``--size``).
@@ -55,9 +58,11 @@ class Config:
     strict_input : make any skipped (unreadable) image an error.
     cache_dir : where stage results are cached (None: no cache is read or written).
     force : recompute every stage (the results are still cached).
+    templates : a folder of page templates that override the shipped ones by file name (as
+        MkDocs's ``custom_dir``); None: the shipped templates only.
     """
 
-    dataset: str = "digits"
+    dataset: DatasetName = "digits"
     images: Path | None = None
     features: Path | None = None
     size: int | None = None
@@ -68,20 +73,21 @@ class Config:
     pca: int = 100
     perplexity: float = 30.0
     tsne_iter: int | None = None
-    tsne: str = "tsnegrid"
+    tsne: TsneEngine = "tsnegrid"
     threads: int = 2
-    solver: str = "auto"
+    solver: SolverName = "auto"
     out: Path = Path("docs")
     data_dir: Path = Path("data")
     thumb_px: int = 32
     strict_input: bool = False
     cache_dir: Path | None = Path(".cache")
     force: bool = False
+    templates: Path | None = None
 
     def __post_init__(self) -> None:
-        _check_choice("dataset", self.dataset, DATASET_NAMES)
-        _check_choice("solver", self.solver, SOLVER_NAMES)
-        _check_choice("tsne", self.tsne, TSNE_NAMES)
+        _check_choice("dataset", self.dataset, choices(DatasetName))
+        _check_choice("solver", self.solver, choices(SolverName))
+        _check_choice("tsne", self.tsne, choices(TsneEngine))
         _check_positive("threads", self.threads)
         _check_positive("size", self.size)
         _check_positive("n_images", self.n_images)
@@ -117,12 +123,22 @@ class Config:
     def digest(self) -> str:
         """A short, stable hash of everything that decides the result.
 
-        The output folder and the cache settings are left out: they change where things go, not
-        what is computed.
+        The output folder, the cache settings and the template folder are left out: they change
+        where things go and how pages look, not what is computed.
         """
         data = {k: v for k, v in self.to_json().items() if k not in _NOT_RESULT}
         blob = json.dumps(data, sort_keys=True).encode()
         return hashlib.sha256(blob).hexdigest()[:12]
+
+
+def choices(literal: Any) -> tuple[str, ...]:
+    """The values of a ``Literal`` type, in order: the one list of a setting's choices."""
+    return tuple(get_args(literal))
+
+
+def default(name: str) -> Any:
+    """The default of the :class:`Config` field ``name``: the one place defaults live."""
+    return Config.__dataclass_fields__[name].default
 
 
 def parse_grid(text: str) -> tuple[int, int]:

@@ -1,7 +1,7 @@
 """The run: every stage called in order, each timed.
 
 ``run(config)`` is a chain of plain function calls; it is the only place that reads the clock.
-It writes nothing: the report is written by :func:`tsnegrid.report.pages.write_docs`.
+It writes nothing but the cache: the report is written by :func:`tsnegrid.report.write_docs`.
 """
 
 from __future__ import annotations
@@ -11,28 +11,24 @@ import threading
 import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager, suppress
-from dataclasses import dataclass
-from typing import Any, TypeVar, cast
+from functools import partial
+from typing import Any, TypeVar
 
 import numpy as np
 from numpy.typing import NDArray
 
-from tsnegrid.assign.assignment import GridAssignment, Solver, assign_to_grid
+from tsnegrid.assign.assignment import assign_to_grid
 from tsnegrid.assign.grid import near_square_grid
 from tsnegrid.config import DEFAULT_MAX_IMAGES, Config
-from tsnegrid.data.datasets import (
-    ImageSet,
+from tsnegrid.data import (
     fingerprint,
     load_dataset,
+    load_features,
     load_image_folder,
     sample_index,
     subset,
 )
-from tsnegrid.data.features import load_features
-from tsnegrid.embed.tsne import (
-    Embedding,
-    Neighbours,
-    Progress,
+from tsnegrid.embed import (
     embed_tsne,
     feature_neighbours,
     pixel_features,
@@ -40,10 +36,18 @@ from tsnegrid.embed.tsne import (
     tsne_neighbour_count,
 )
 from tsnegrid.errors import UsageError
-from tsnegrid.quality.assess import QualityReport, assess_quality
-from tsnegrid.quality.figures import plot_displacement_map, plot_seams
-from tsnegrid.report import figures
-from tsnegrid.report.encode import Artifact, MapCells, NamedFigure, render_figures
+from tsnegrid.quality.assess import assess_quality
+from tsnegrid.report.draw import draw_figures
+from tsnegrid.results import (
+    Embedding,
+    GridAssignment,
+    ImageSet,
+    LayoutPlan,
+    Neighbours,
+    Progress,
+    RunResult,
+    StageTime,
+)
 from tsnegrid.runtime.cache import CacheOutcome, CachePolicy, array_digest, cached, code_version
 from tsnegrid.runtime.workers import (
     CpuSample,
@@ -57,72 +61,10 @@ from tsnegrid.runtime.workers import (
 T = TypeVar("T")
 
 
-@dataclass(frozen=True)
-class StageTime:
-    """How long one stage took in this run, and whether it was computed or loaded.
-
-    ``status`` is ``computed``, ``loaded`` (from the cache) or ``recomputed`` (the cache entry
-    was corrupt); ``computed_seconds`` is what computing it took, in this run or the one that
-    cached it. ``peak_mib`` is the process's peak resident memory so far, after the stage.
-    """
-
-    name: str
-    seconds: float
-    status: str = "computed"
-    computed_seconds: float | None = None
-    peak_mib: float = 0.0
-
-
 #: Called after each stage (the CLI prints progress with it).
 StageCallback = Callable[[StageTime], None]
 #: Called during a long stage with its name and the fraction done.
 ProgressCallback = Callable[[str, float], None]
-
-
-def _partial(callback: ProgressCallback | None, name: str) -> Progress | None:
-    return None if callback is None else (lambda fraction: callback(name, fraction))
-
-
-@dataclass(frozen=True)
-class LayoutPlan:
-    """How many images go on which grid, decided from the config and the dataset size."""
-
-    n_images: int
-    rows: int
-    cols: int
-    notes: tuple[str, ...] = ()
-
-
-@dataclass(frozen=True)
-class RunResult:
-    """Everything a run made; the report is rendered from this alone."""
-
-    config: Config
-    images: ImageSet
-    n_available: int
-    dataset_sha256: str
-    plan: LayoutPlan
-    features: NDArray[np.float64]
-    embedding: Embedding
-    assignment: GridAssignment
-    quality: QualityReport
-    figures: tuple[Artifact, ...]  # the page figures, the full map and its tiles, as files
-    timings: tuple[StageTime, ...]
-
-    @property
-    def notes(self) -> tuple[str, ...]:
-        """Everything the run adjusted, for the report."""
-        return self.plan.notes + self.embedding.notes
-
-    @property
-    def total_seconds(self) -> float:
-        """Wall-clock seconds of all stages together."""
-        return sum(t.seconds for t in self.timings)
-
-    @property
-    def peak_mib(self) -> float:
-        """Peak resident memory of the run, in MiB."""
-        return max((t.peak_mib for t in self.timings), default=0.0)
 
 
 def plan_layout(config: Config, n_available: int) -> LayoutPlan:
@@ -198,72 +140,121 @@ def _run(
     on_progress: ProgressCallback | None,
     on_note: Callable[[str], None] | None,
 ) -> RunResult:
-    timer = _StageTimer(on_stage)
-    policy = CachePolicy(root=config.cache_dir, read=not config.force)
+    stage = _Stages(config, _StageTimer(on_stage), on_progress)
+    with stage.timer.stage("load"):
+        everything, images, raw, plan = _load(config)
+    features = stage.cached(
+        "pca",
+        {"input": array_digest(raw), "dims": config.pca},
+        lambda: reduce_pca(raw, n_components=config.pca, seed=config.seed, threads=config.threads),
+        np.ndarray,
+    )
+    cpu_start = sample_cpus()  # how busy the machine is, watched while we search
+    with stage.timer.stage("neighbours"):
+        # One exact search, shared by t-SNE's affinities and the quality stage.
+        neighbours = _neighbours(features, config)
+    threads = partial(_tsne_threads, config.threads, on_note, cpu_start)
+    embedding = stage.tsne(features, neighbours, threads)
+    assignment = stage.assign(embedding, plan)
+    with stage.timer.stage("quality"):
+        quality = assess_quality(
+            features,
+            embedding.points,
+            assignment.node_of_point,
+            images.labels,
+            plan.rows,
+            plan.cols,
+            seed=config.seed,
+            threads=config.threads,
+            neighbours=None if neighbours is None else neighbours.indices,
+            progress=stage.progress("quality"),
+        )
+    with stage.timer.stage("figures"):
+        figs = draw_figures(
+            images,
+            features,
+            embedding,
+            assignment,
+            threads=config.threads,
+            progress=stage.progress("figures"),
+        )
+    return RunResult(
+        config=config,
+        images=images,
+        n_available=everything.n_images,
+        dataset_sha256=fingerprint(everything),
+        plan=plan,
+        features=features,
+        embedding=embedding,
+        assignment=assignment,
+        quality=quality,
+        figures=figs,
+        timings=tuple(stage.timer.timings),
+    )
 
-    def cached_stage(
-        name: str, parts: dict[str, Any], compute: Callable[[], T], kind: type[T]
+
+class _Stages:
+    """The cached stages of one run: each keyed by its input, parameters, seed and code."""
+
+    def __init__(
+        self, config: Config, timer: _StageTimer, on_progress: ProgressCallback | None
+    ) -> None:
+        self.config, self.timer, self.on_progress = config, timer, on_progress
+        self.policy = CachePolicy(root=config.cache_dir, read=not config.force)
+
+    def progress(self, name: str) -> Progress | None:
+        callback = self.on_progress
+        return None if callback is None else (lambda fraction: callback(name, fraction))
+
+    def cached(
+        self, name: str, parts: dict[str, Any], compute: Callable[[], T], kind: type[T]
     ) -> T:
-        with timer.stage(name) as outcome:
-            value, result = cached(policy, name, parts, compute, kind, time.perf_counter)
+        parts = {**parts, "seed": self.config.seed, "code": code_version(STAGE_CODE[name])}
+        with self.timer.stage(name) as outcome:
+            value, result = cached(self.policy, name, parts, compute, kind, time.perf_counter)
             outcome.append(result)
         return value
 
-    with timer.stage("load"):
-        everything = _load(config)
-        plan = plan_layout(config, everything.n_images)
-        index = sample_index(everything.n_images, plan.n_images, seed=config.seed)
-        images = subset(everything, index)
-        raw = (pixel_features(images.pixels) if config.features is None
-               else load_features(config.features, everything.names)[index])  # fmt: skip
-        digest = fingerprint(everything)
-    features = cached_stage(
-        "pca",
-        {"input": array_digest(raw), "dims": config.pca, "seed": config.seed,
-         "code": code_version("tsnegrid.embed.tsne", "numpy")},
-        lambda: reduce_pca(raw, n_components=config.pca, seed=config.seed,
-                           threads=config.threads),
-        np.ndarray,
-    )  # fmt: skip
-    cpu_start = sample_cpus()  # how busy the machine is, watched while we search
-    with timer.stage("neighbours"):
-        # One exact search, shared by t-SNE's affinities and the quality stage.
-        neighbours = _neighbours(features, config)
-    embedding = cached_stage(
-        "tsne",
-        {"input": array_digest(features), "perplexity": config.perplexity,
-         "iter": config.tsne_iter, "seed": config.seed, "engine": config.tsne,
-         "code": code_version("tsnegrid.embed.tsne", "numpy", *TSNE_CODE[config.tsne])},
-        lambda: embed_tsne(features, perplexity=config.perplexity, seed=config.seed,
-                           max_iter=config.tsne_iter, engine=config.tsne,
-                           threads=_tsne_threads(config.threads, on_note, cpu_start),
-                           progress=_partial(on_progress, "tsne"), neighbours=neighbours),
-        Embedding,
-    )  # fmt: skip
-    assignment = cached_stage(
-        "assignment",
-        {"input": array_digest(embedding.points), "grid": [plan.rows, plan.cols],
-         "solver": config.solver,
-         "code": code_version("tsnegrid.assign.assignment", "tsnegrid.assign.solver", "scipy", "lapjv")},
-        lambda: assign_to_grid(
-            embedding.points, plan.rows, plan.cols, solver=cast(Solver, config.solver)
-        ),
-        GridAssignment,
-    )  # fmt: skip
-    known = None if neighbours is None else neighbours.indices
-    with timer.stage("quality"):
-        quality = assess_quality(features, embedding.points, assignment.node_of_point,
-                                 images.labels, plan.rows, plan.cols, seed=config.seed,
-                                 threads=config.threads, neighbours=known,
-                                 progress=_partial(on_progress, "quality"))  # fmt: skip
-    with timer.stage("figures"):
-        figs = _render(images, features, embedding, assignment, threads=config.threads,
-                       progress=_partial(on_progress, "figures"))  # fmt: skip
-    return RunResult(
-        config=config, images=images, n_available=everything.n_images, dataset_sha256=digest,
-        plan=plan, features=features, embedding=embedding, assignment=assignment, quality=quality,
-        figures=figs, timings=tuple(timer.timings),
-    )  # fmt: skip
+    def tsne(
+        self,
+        features: NDArray[np.float64],
+        neighbours: Neighbours | None,
+        threads: Callable[[], int],
+    ) -> Embedding:
+        c = self.config
+        return self.cached(
+            "tsne",
+            {
+                "input": array_digest(features),
+                "perplexity": c.perplexity,
+                "iter": c.tsne_iter,
+                "engine": c.tsne,
+            },
+            lambda: embed_tsne(
+                features,
+                perplexity=c.perplexity,
+                seed=c.seed,
+                max_iter=c.tsne_iter,
+                engine=c.tsne,
+                threads=threads(),
+                progress=self.progress("tsne"),
+                neighbours=neighbours,
+            ),
+            Embedding,
+        )
+
+    def assign(self, embedding: Embedding, plan: LayoutPlan) -> GridAssignment:
+        solver = self.config.solver
+        return self.cached(
+            "assignment",
+            {
+                "input": array_digest(embedding.points),
+                "grid": [plan.rows, plan.cols],
+                "solver": solver,
+            },
+            lambda: assign_to_grid(embedding.points, plan.rows, plan.cols, solver=solver),
+            GridAssignment,
+        )
 
 
 def peak_rss_mib() -> float:
@@ -291,11 +282,12 @@ class _StageTimer:
             self.on_stage(timing)
 
 
-#: What each t-SNE engine's result depends on besides ``tsnegrid.embed.tsne`` (the cache key).
-TSNE_CODE = {
-    "tsnegrid": ("tsnegrid.embed.bhtsne", "tsnegrid.embed.quadtree", "tsnegrid.embed.knn", "numba"),
-    "opentsne": ("tsnegrid.embed.knn", "openTSNE"),
-    "sklearn": ("scikit-learn",),
+#: The module each cached stage runs; its key covers every module of ours that one imports,
+#: transitively, and the libraries they import (:func:`~tsnegrid.runtime.cache.code_version`).
+STAGE_CODE = {
+    "pca": "tsnegrid.embed.pca",
+    "tsne": "tsnegrid.embed.tsne",
+    "assignment": "tsnegrid.assign.assignment",
 }
 
 
@@ -325,35 +317,19 @@ def _neighbours(features: NDArray[np.float64], config: Config) -> Neighbours | N
     return feature_neighbours(features, k, threads=config.threads)
 
 
-def _load(config: Config) -> ImageSet:
+def _load(config: Config) -> tuple[ImageSet, ImageSet, NDArray[np.floating], LayoutPlan]:
+    """Every image of the input, the sample laid out, its raw features, and the grid."""
     if config.images is not None:
-        return load_image_folder(config.images, thumb_px=config.thumb_px,
-                                 strict=config.strict_input)  # fmt: skip
-    return load_dataset(config.dataset, data_dir=config.data_dir, threads=config.threads)
-
-
-def _render(
-    images: ImageSet,
-    features: NDArray[np.float64],
-    embedding: Embedding,
-    assignment: GridAssignment,
-    *,
-    threads: int,
-    progress: Progress | None,
-) -> tuple[Artifact, ...]:
-    """Draw every figure and make the map's files, as bytes (see :func:`render_figures`)."""
-    pts, labels, names = embedding.points, images.labels, images.class_names
-    nodes, rows, cols = assignment.node_of_point, assignment.rows, assignment.cols
-    mosaic = figures.compose_mosaic(images.pixels, nodes, rows, cols)
-    figs = (
-        NamedFigure("samples", figures.plot_samples(images.pixels, labels, names)),
-        NamedFigure("scatter", figures.plot_scatter(pts, labels, names)),
-        NamedFigure("overlay", figures.plot_overlay(pts, images.pixels)),
-        NamedFigure("grid", figures.plot_grid(rows, cols)),
-        NamedFigure("arrows", figures.plot_arrows(pts, nodes, rows, cols, labels, len(names))),
-        NamedFigure("map", figures.mosaic_preview(mosaic)),
-        NamedFigure("displacement", plot_displacement_map(pts, nodes, rows, cols)),
-        NamedFigure("seams", plot_seams(features, nodes, rows, cols)),
-    )
-    cells = MapCells(images.names, labels, names, nodes, rows, cols)
-    return render_figures(figs, mosaic, cells, threads=threads, progress=progress)
+        everything = load_image_folder(
+            config.images, thumb_px=config.thumb_px, strict=config.strict_input
+        )
+    else:
+        everything = load_dataset(config.dataset, data_dir=config.data_dir, threads=config.threads)
+    plan = plan_layout(config, everything.n_images)
+    index = sample_index(everything.n_images, plan.n_images, seed=config.seed)
+    images = subset(everything, index)
+    if config.features is None:
+        raw: NDArray[np.floating] = pixel_features(images.pixels)
+    else:
+        raw = load_features(config.features, everything.names)[index]
+    return everything, images, raw, plan

@@ -16,14 +16,9 @@ import pytest
 import sklearn.datasets
 
 from tsnegrid.data import datasets
-from tsnegrid.data.datasets import (
-    DATASETS,
-    FASHION_CLASSES,
-    ImageSet,
-    fingerprint,
-    load_dataset,
-    sample_images,
-)
+from tsnegrid.data.datasets import DATASETS, FASHION_CLASSES, load_dataset
+from tsnegrid.results import ImageSet
+from tsnegrid.data.sample import fingerprint, sample_images
 from tsnegrid.errors import InputError, UsageError
 from tsnegrid.data.idx import IDX_NAMES
 

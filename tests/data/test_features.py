@@ -6,8 +6,8 @@ import pytest
 from PIL import Image
 
 from tests.reportkit import ROOT
-from tsnegrid.errors import InputError
 from tsnegrid.data.features import load_features
+from tsnegrid.errors import InputError
 
 NAMES = ("a.png", "b/c.png", "d e.png")
 
@@ -74,10 +74,23 @@ def _folder(tmp_path, n=16):
 
 def _generate(tmp_path, *args):
     return subprocess.run(
-        [sys.executable, "generate.py", "--images", str(tmp_path / "imgs"), "--tsne-iter", "250",
-         "--no-cache", "--out", str(tmp_path / "out"), *args],
-        cwd=ROOT, capture_output=True, text=True, check=False,
-    )  # fmt: skip
+        [
+            sys.executable,
+            "generate.py",
+            "--images",
+            str(tmp_path / "imgs"),
+            "--tsne-iter",
+            "250",
+            "--no-cache",
+            "--out",
+            str(tmp_path / "out"),
+            *args,
+        ],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        check=False,
+    )
 
 
 def test_features_decide_the_layout(tmp_path):
@@ -92,8 +105,7 @@ def test_features_decide_the_layout(tmp_path):
     cells = {int(r[0]): (int(r[5]), int(r[6])) for r in rows}
     # images of one group sit together: every image has a 4-neighbour of its own group
     for i, (r, c) in cells.items():
-        around = [j for j, rc in cells.items()
-                  if abs(rc[0] - r) + abs(rc[1] - c) == 1]  # fmt: skip
+        around = [j for j, rc in cells.items() if abs(rc[0] - r) + abs(rc[1] - c) == 1]
         assert any(group[j] == group[i] for j in around)
     assert "precomputed ones read from" in (tmp_path / "out" / "data.md").read_text()
 

@@ -10,7 +10,8 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from tsnegrid.data.datasets import IMAGE_SUFFIXES, load_image_folder
+from tsnegrid.data.folder import IMAGE_SUFFIXES
+from tsnegrid.data import load_image_folder
 from tsnegrid.errors import InputError, UsageError
 
 WHITE = (255, 255, 255)

@@ -7,7 +7,8 @@ from sklearn.datasets import load_digits
 from sklearn.neighbors import KNeighborsClassifier
 
 from tsnegrid.embed import bhtsne, quadtree
-from tsnegrid.embed.tsne import feature_neighbours, reduce_pca
+from tsnegrid.embed.neighbours import feature_neighbours
+from tsnegrid.embed.pca import reduce_pca
 
 
 def exact_forces(y):
@@ -145,8 +146,9 @@ def embed(digits, threads=1, schedule=None):
     feats, _, nb = digits
     schedule = schedule or bhtsne.Schedule(250, 250)
     init = bhtsne.initial_layout(feats, seed=7)
-    return bhtsne.tsne(nb.indices, nb.distances, init, perplexity=30.0, schedule=schedule,
-                       threads=threads)  # fmt: skip
+    return bhtsne.tsne(
+        nb.indices, nb.distances, init, perplexity=30.0, schedule=schedule, threads=threads
+    )
 
 
 def test_the_result_does_not_depend_on_the_thread_count(digits):
@@ -195,29 +197,26 @@ def test_progress_counts_both_phases(digits):
     feats, _, nb = digits
     seen: list[float] = []
     init = bhtsne.initial_layout(feats, seed=7)
-    bhtsne.tsne(nb.indices, nb.distances, init, perplexity=30.0,
-                schedule=bhtsne.Schedule(50, 75), progress=seen.append)  # fmt: skip
+    bhtsne.tsne(
+        nb.indices,
+        nb.distances,
+        init,
+        perplexity=30.0,
+        schedule=bhtsne.Schedule(50, 75),
+        progress=seen.append,
+    )
     assert seen == [0.2, 0.4, 0.6, 0.8, 1.0]
 
 
 @pytest.mark.parametrize(
     ("kwargs", "message"),
-    [({"theta": 0.75}, "theta must be in"), ({"theta": -0.1}, "theta must be in"),
-     ({"late_iter": -1}, "iterations must be")],
-)  # fmt: skip
+    [
+        ({"theta": 0.75}, "theta must be in"),
+        ({"theta": -0.1}, "theta must be in"),
+        ({"late_iter": -1}, "iterations must be"),
+    ],
+)
 def test_a_schedule_the_walk_cannot_honour_is_refused(kwargs, message):
     with pytest.raises(ValueError, match=message):
         bhtsne.Schedule(**{"early_iter": 10, "late_iter": 10, **kwargs})
     assert bhtsne.Schedule(10, 10, theta=0.7).theta == 0.7
-
-
-def test_the_tsne_cache_key_names_the_engines_numeric_code():
-    from tsnegrid.config import TSNE_NAMES
-    from tsnegrid.pipeline import TSNE_CODE
-
-    assert set(TSNE_CODE) == set(TSNE_NAMES)
-    used = {getattr(getattr(o, "py_func", o), "__module__", None) for o in vars(bhtsne).values()}
-    ours = {m for m in used if m and m.startswith("tsnegrid.")} - {"tsnegrid.embed.bhtsne"}
-    # The thread pool changes no number; every other module of ours that t-SNE calls does.
-    assert ours - {"tsnegrid.runtime.workers"} <= set(TSNE_CODE["tsnegrid"])
-    assert "tsnegrid.embed.knn" in TSNE_CODE["tsnegrid"]  # the neighbours' distances feed it

@@ -3,15 +3,9 @@ import pytest
 from sklearn.datasets import load_digits
 from sklearn.neighbors import KNeighborsClassifier
 
-from tsnegrid.embed.tsne import (
-    embed_tsne,
-    feature_neighbours,
-    max_perplexity,
-    normalise_unit,
-    pixel_features,
-    reduce_pca,
-    tsne_neighbour_count,
-)
+from tsnegrid.embed.neighbours import feature_neighbours, max_perplexity, tsne_neighbour_count
+from tsnegrid.embed.pca import pixel_features, reduce_pca
+from tsnegrid.embed.tsne import embed_tsne, normalise_unit
 
 
 def test_pixel_features_flatten_and_scale():
@@ -103,13 +97,15 @@ def test_shared_neighbours_give_the_embedding_each_engine_finds_alone(n, perplex
     assert shared.indices.shape == (n, k) and np.all(np.diff(shared.distances, axis=1) >= 0)
     for engine in ("tsnegrid", "opentsne"):
         alone = embed_tsne(feats, perplexity=perplexity, seed=5, max_iter=300, engine=engine)
-        given = embed_tsne(feats, perplexity=perplexity, seed=5, max_iter=300, engine=engine,
-                           neighbours=shared)  # fmt: skip
+        given = embed_tsne(
+            feats, perplexity=perplexity, seed=5, max_iter=300, engine=engine, neighbours=shared
+        )
         np.testing.assert_array_equal(given.points, alone.points)
         # A search of another size is not the one t-SNE would run: it is ignored.
         other = feature_neighbours(feats, k - 1, threads=1)
-        ignored = embed_tsne(feats, perplexity=perplexity, seed=5, max_iter=300, engine=engine,
-                             neighbours=other)  # fmt: skip
+        ignored = embed_tsne(
+            feats, perplexity=perplexity, seed=5, max_iter=300, engine=engine, neighbours=other
+        )
         np.testing.assert_array_equal(ignored.points, alone.points)
 
 
@@ -168,6 +164,7 @@ def test_each_engine_runs_its_own_default_iterations(monkeypatch, engine, functi
     monkeypatch.setattr(embedding, function, fake)
     embed_tsne(np.random.default_rng(0).random((20, 3)), perplexity=5, seed=0, engine=engine)
     assert seen["max_iter"] == expected
-    embed_tsne(np.random.default_rng(0).random((20, 3)), perplexity=5, seed=0, engine=engine,
-               max_iter=300)  # fmt: skip
+    embed_tsne(
+        np.random.default_rng(0).random((20, 3)), perplexity=5, seed=0, engine=engine, max_iter=300
+    )
     assert seen["max_iter"] == 300

@@ -11,12 +11,7 @@ from matplotlib.image import AxesImage
 from numpy.typing import NDArray
 
 from tsnegrid.assign.grid import grid_nodes
-from tsnegrid.quality.figures import (
-    displacement_grid,
-    plot_displacement_map,
-    plot_seams,
-    seam_grid,
-)
+from tsnegrid.quality.figures import displacement_grid, plot_displacement_map, plot_seams, seam_grid
 from tsnegrid.quality.metrics import displacement_cells
 
 ROWS, COLS = 3, 4

@@ -351,9 +351,16 @@ def test_quality_stage_reports_progress_in_five_steps():
     rng = np.random.default_rng(2)
     feats = rng.normal(size=(30, 4))
     seen: list[float] = []
-    report = assess_quality(feats, rng.random((30, 2)), rng.permutation(36)[:30],
-                            np.zeros(30, dtype=np.int64), 6, 6, seed=0,
-                            progress=seen.append)  # fmt: skip
+    report = assess_quality(
+        feats,
+        rng.random((30, 2)),
+        rng.permutation(36)[:30],
+        np.zeros(30, dtype=np.int64),
+        6,
+        6,
+        seed=0,
+        progress=seen.append,
+    )
     assert seen == [0.2, 0.4, 0.6, 0.8, 1.0]
     assert [s.name for s in report.layouts] == ["t-SNE + LAP", "random", "sorted"]
 
@@ -369,8 +376,9 @@ def test_dpq_many_equals_dpq_of_each_layout(
     layouts = [rng.permutation(100)[:90] for _ in range(3)]
     monkeypatch.setattr(dpq_module, "_BLOCK_ELEMENTS", 90 * 7)  # several blocks of anchors
     many = dpq_many(features, layouts, 10, 10, exact_max=exact_max, n_anchors=30, seed=5)
-    threaded = dpq_many(features, layouts, 10, 10, exact_max=exact_max, n_anchors=30, seed=5,
-                        threads=3)  # fmt: skip
+    threaded = dpq_many(
+        features, layouts, 10, 10, exact_max=exact_max, n_anchors=30, seed=5, threads=3
+    )
     assert threaded == many
     for nodes, got in zip(layouts, many, strict=True):
         alone = dpq(features, nodes, 10, 10, exact_max=exact_max, n_anchors=30, seed=5)

@@ -14,13 +14,12 @@ import pytest
 
 from tsnegrid.assign.assignment import assign_to_grid
 from tsnegrid.config import Config
-from tsnegrid.data.datasets import ImageSet, SkippedFile
-from tsnegrid.embed.tsne import Embedding
 from tsnegrid.pipeline import LayoutPlan, RunResult, StageTime
 from tsnegrid.quality.assess import assess_quality
 from tsnegrid.report import context as context_mod
 from tsnegrid.report.pages import PAGES, render_pages
 from tsnegrid.report.provenance import GitState
+from tsnegrid.results import Embedding, ImageSet, SkippedFile
 
 GOLDEN = Path(__file__).resolve().parent / "golden"
 
@@ -70,9 +69,22 @@ def pages(monkeypatch):
     monkeypatch.setattr(context_mod, "package_versions", lambda: {"numpy": "1.0", "lapjv": None})
     monkeypatch.setattr(context_mod, "thread_settings", lambda: {"OMP_NUM_THREADS": "2"})
     run = _fixed_run()
-    ctx = context_mod.report_context(run, argv=["--images", "/data/pets", "--grid", "3x3"])
-    names = ("samples", "scatter", "overlay", "grid", "arrows", "map", "map-full", "displacement",
-             "seams")  # fmt: skip
+    ctx = context_mod.report_context(
+        run,
+        command=["python", "generate.py", "--images", "/data/pets", "--grid", "3x3"],
+        where=Path(__file__).parent,
+    )
+    names = (
+        "samples",
+        "scatter",
+        "overlay",
+        "grid",
+        "arrows",
+        "map",
+        "map-full",
+        "displacement",
+        "seams",
+    )
     return {
         a.path: a.data.decode() for a in render_pages(ctx, {k: f"img/{k}-0.png" for k in names})
     }

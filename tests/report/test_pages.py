@@ -1,5 +1,6 @@
 import json
 import re
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -21,8 +22,17 @@ def test_every_page_figure_and_data_file_is_written(report):
     for stem, _title in PAGES:
         assert (out / f"{stem}.md").is_file()
     stems = sorted(p.name.rsplit("-", 1)[0] for p in (out / "img").iterdir())
-    assert stems == ["arrows", "displacement", "grid", "map", "map-full", "overlay", "samples",
-                     "scatter", "seams"]  # fmt: skip
+    assert stems == [
+        "arrows",
+        "displacement",
+        "grid",
+        "map",
+        "map-full",
+        "overlay",
+        "samples",
+        "scatter",
+        "seams",
+    ]
     for name in ("layout.csv", "timings.json", "manifest.json", "quality.json"):
         assert (out / name).is_file()
 
@@ -94,8 +104,11 @@ def test_mkdocs_build_strict_passes(report, tmp_path):
     embedding = (site / "embedding" / "index.html").read_text()
     assert embedding.count('loading="lazy"') == 2
     # the site stays light apart from the zoomable map's tiles and the full-resolution map
-    light = [p for p in site.rglob("*") if p.is_file() and "tiles" not in p.parts
-             and not p.name.startswith("map-full")]  # fmt: skip
+    light = [
+        p
+        for p in site.rglob("*")
+        if p.is_file() and "tiles" not in p.parts and not p.name.startswith("map-full")
+    ]
     assert sum(p.stat().st_size for p in light) < 25_000_000
 
 
@@ -111,10 +124,12 @@ def test_md_escape_neutralises_markup():
 def test_a_failed_write_leaves_the_previous_report(report, tmp_path, monkeypatch):
     _, result = report
     target = tmp_path / "docs"
-    from tsnegrid.report import pages as report_mod
+    from tsnegrid.report import writer as report_mod
     from tsnegrid.report.context import report_context
 
-    report_mod.write_docs(result, report_context(result, argv=[]), target)
+    report_mod.write_docs(
+        result, report_context(result, command=["tsnegrid"], where=Path.cwd()), target
+    )
     before = {p.relative_to(target): p.read_bytes() for p in target.rglob("*") if p.is_file()}
 
     def boom(staging, out):
@@ -122,7 +137,9 @@ def test_a_failed_write_leaves_the_previous_report(report, tmp_path, monkeypatch
 
     monkeypatch.setattr(report_mod, "_swap_in", boom)
     with pytest.raises(OSError, match="disk full"):
-        report_mod.write_docs(result, report_context(result, argv=[]), target)
+        report_mod.write_docs(
+            result, report_context(result, command=["tsnegrid"], where=Path.cwd()), target
+        )
     after = {p.relative_to(target): p.read_bytes() for p in target.rglob("*") if p.is_file()}
     assert after == before
     assert [p.name for p in tmp_path.iterdir()] == ["docs"]  # no staging folder left
@@ -131,18 +148,18 @@ def test_a_failed_write_leaves_the_previous_report(report, tmp_path, monkeypatch
 def test_refuses_to_replace_a_folder_that_is_not_a_report(report, tmp_path):
     _, result = report
     from tsnegrid.report.context import report_context
-    from tsnegrid.report.pages import write_docs
+    from tsnegrid.report.writer import write_docs
 
     precious = tmp_path / "mine"
     precious.mkdir()
     (precious / "thesis.tex").write_text("x")
     with pytest.raises(OutputError, match="not a tsnegrid report"):
-        write_docs(result, report_context(result, argv=[]), precious)
+        write_docs(result, report_context(result, command=["tsnegrid"], where=Path.cwd()), precious)
     assert (precious / "thesis.tex").read_text() == "x"
     a_file = tmp_path / "file"
     a_file.write_text("x")
     with pytest.raises(OutputError, match="is a file, not a folder"):
-        write_docs(result, report_context(result, argv=[]), a_file)
+        write_docs(result, report_context(result, command=["tsnegrid"], where=Path.cwd()), a_file)
 
 
 def test_ci_summary_reads_the_report(report, capsys, tmp_path):

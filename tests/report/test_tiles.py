@@ -2,6 +2,7 @@ import io
 import json
 import math
 import re
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -77,8 +78,10 @@ def test_top_level_reassembles_to_the_mosaic(channels):
         left = overlap if col > 0 else 0
         upper = overlap if row > 0 else 0
         core = np.asarray(tile)[upper : upper + tile_px, left : left + tile_px]
-        out[row * tile_px : row * tile_px + core.shape[0],
-            col * tile_px : col * tile_px + core.shape[1]] = core  # fmt: skip
+        out[
+            row * tile_px : row * tile_px + core.shape[0],
+            col * tile_px : col * tile_px + core.shape[1],
+        ] = core
     np.testing.assert_array_equal(out, mosaic)
 
 
@@ -106,8 +109,9 @@ def layout_for_test():
     node_of_point = np.array([0, 5, 1], dtype=np.intp)  # bottom-left, top-right, bottom-middle
     names = ("a/zero.png", "b/<five>.png", "a/one.png")
     labels = np.array([0, 1, -1], dtype=np.int64)
-    data = cell_layout_json(names, labels, ("cat", "dog"), node_of_point, rows, cols, (h, w),
-                            version="abc")  # fmt: skip
+    data = cell_layout_json(
+        names, labels, ("cat", "dog"), node_of_point, rows, cols, (h, w), version="abc"
+    )
     return json.loads(data), (rows, cols, h, w, node_of_point, names)
 
 
@@ -139,8 +143,9 @@ def test_cell_layout_carries_labels_classes_and_legend_colours():
     assert layout["labels"] == [0, 1, -1]
     assert layout["class_names"] == ["cat", "dog"]
     palette = class_palette(2)
-    expected = ["#{:02x}{:02x}{:02x}".format(*(round(v * 255) for v in palette(k)[:3]))
-                for k in range(2)]  # fmt: skip
+    expected = [
+        "#{:02x}{:02x}{:02x}".format(*(round(v * 255) for v in palette(k)[:3])) for k in range(2)
+    ]
     assert layout["colors"] == expected
     assert layout["version"] == "abc"
     assert re.fullmatch(r"#[0-9a-f]{6}", layout["unknown_color"])
@@ -151,7 +156,8 @@ def test_map_artifacts_and_viewer_assets_hold_the_tiles_layout_and_the_viewer(bl
     from concurrent.futures import ThreadPoolExecutor
 
     from tsnegrid.report.encode import MapCells, map_artifacts
-    from tsnegrid.report.pages import TEMPLATES, viewer_assets
+    from tsnegrid.report.files import viewer_assets
+    from tsnegrid.report.pages import shipped_templates
 
     rows, cols = 6, 7
     node_of_point = np.random.default_rng(0).permutation(rows * cols)[: len(blobs.names)]
@@ -169,11 +175,11 @@ def test_map_artifacts_and_viewer_assets_hold_the_tiles_layout_and_the_viewer(bl
     tiles = b"".join(data for path, data in files.items() if path.startswith("tiles/map"))
     assert layout["version"] == hashlib.sha256(tiles).hexdigest()[:12]
     # The page and mkdocs.yml name files that the report really writes.
-    page = (TEMPLATES / "map.md.j2").read_text()
+    page = (shipped_templates() / "map.md.j2").read_text()
     for attr in ("data-dzi", "data-layout"):
         path = re.search(rf'{attr}="([^"]+)"', page).group(1)  # type: ignore[union-attr]
         assert path in files
-    mkdocs = (TEMPLATES.parent / "mkdocs.yml").read_text()
+    mkdocs = (Path(__file__).resolve().parents[2] / "mkdocs.yml").read_text()
     named = re.findall(r"assets/tsnegrid/[\w./-]+\.(?:js|css)\b", mkdocs)
     assert {"assets/tsnegrid/map-viewer.js", "assets/tsnegrid/map-viewer.css"} <= set(named)
     assert set(named) <= set(files)
@@ -187,8 +193,8 @@ def test_map_artifacts_and_viewer_assets_hold_the_tiles_layout_and_the_viewer(bl
     assert not any(path.endswith(".md") for path in files)  # a page MkDocs would miss in nav
 
 
-def test_render_figures_gives_the_same_files_on_any_thread_count_and_reports_progress(blobs):
-    from tsnegrid.report.encode import MapCells, NamedFigure, map_artifacts, render_figures
+def test_encode_figures_gives_the_same_files_on_any_thread_count_and_reports_progress(blobs):
+    from tsnegrid.report.encode import MapCells, NamedFigure, encode_figures, map_artifacts
     from tsnegrid.report.figures import plot_grid
 
     rows, cols = 6, 7
@@ -200,8 +206,8 @@ def test_render_figures_gives_the_same_files_on_any_thread_count_and_reports_pro
         return [NamedFigure("grid", plot_grid(rows, cols)), NamedFigure("map", mosaic)]
 
     seen: list[float] = []
-    one = render_figures(figures(), mosaic, cells, threads=1, progress=seen.append)
-    two = render_figures(figures(), mosaic, cells, threads=2)
+    one = encode_figures(figures(), mosaic, cells, threads=1, progress=seen.append)
+    two = encode_figures(figures(), mosaic, cells, threads=2)
     assert one == two
     assert [a.path.split("-")[0] for a in one[:2]] == ["img/grid", "img/map"]
     assert list(one[2:]) == map_artifacts(mosaic, cells)

@@ -2,9 +2,19 @@ import numpy as np
 import pytest
 
 from tests.reportkit import small_config
-from tsnegrid.embed.tsne import Embedding
 from tsnegrid.pipeline import run
-from tsnegrid.runtime.cache import CachePolicy, array_digest, cache_key, cached, code_version
+from tsnegrid.results import Embedding
+from tsnegrid.runtime.cache import (
+    DISTRIBUTION_OF,
+    PACKAGE_ROOT,
+    CachePolicy,
+    _import_closure,
+    _imports,
+    array_digest,
+    cache_key,
+    cached,
+    code_version,
+)
 
 
 def _clock():
@@ -63,8 +73,9 @@ def test_a_corrupt_entry_is_recomputed_never_trusted(tmp_path, damage):
 
 def test_force_recomputes_and_no_cache_writes_nothing(tmp_path):
     cached(CachePolicy(root=tmp_path), "s", {}, lambda: np.zeros(1), np.ndarray, _clock())
-    _, outcome = cached(CachePolicy(root=tmp_path, read=False), "s", {}, lambda: np.ones(1),
-                        np.ndarray, _clock())  # fmt: skip
+    _, outcome = cached(
+        CachePolicy(root=tmp_path, read=False), "s", {}, lambda: np.ones(1), np.ndarray, _clock()
+    )
     assert outcome.status == "computed"
     _, outcome = cached(CachePolicy(root=None), "t", {}, lambda: np.ones(1), np.ndarray, _clock())
     assert outcome.status == "computed"
@@ -74,10 +85,51 @@ def test_force_recomputes_and_no_cache_writes_nothing(tmp_path):
 def test_digests_and_versions_identify_inputs_and_code():
     assert array_digest(np.zeros(3)) != array_digest(np.zeros(3, dtype=np.float32))
     assert array_digest(np.zeros((2, 3))) != array_digest(np.zeros((3, 2)))
-    versions = code_version("tsnegrid.embed.tsne", "numpy", "surely-not-installed")
+    versions = code_version("tsnegrid.embed.tsne")
     assert versions["numpy"] == np.__version__
-    assert versions["surely-not-installed"] == "missing"
-    assert len(versions["tsnegrid.embed.tsne"]) == 16
+    assert len(versions["tsnegrid"]) == 16
+
+
+def test_the_code_key_covers_every_module_a_stage_imports_even_inside_functions():
+    ours, theirs = _import_closure(("tsnegrid.embed.tsne",), PACKAGE_ROOT)
+    # bhtsne is imported inside a function; quadtree and knn only through it and neighbours.
+    assert {"tsnegrid.embed.bhtsne", "tsnegrid.embed.quadtree", "tsnegrid.embed.knn"} <= ours
+    assert "tsnegrid.report.figures" not in ours
+    assert {"numba", "openTSNE", "sklearn"} <= theirs
+
+
+def test_editing_any_module_in_the_closure_changes_the_key(tmp_path):
+    pkg = tmp_path / "tsnegrid"
+    (pkg / "sub").mkdir(parents=True)
+    (pkg / "__init__.py").write_text("")
+    (pkg / "sub" / "__init__.py").write_text("")
+    (pkg / "sub" / "stage.py").write_text("def f():\n    from tsnegrid.sub.helper import g\n")
+    (pkg / "sub" / "helper.py").write_text("import numpy\ndef g(): return 1\n")
+    (pkg / "other.py").write_text("x = 1\n")
+    key = code_version("tsnegrid.sub.stage", root=pkg)
+    (pkg / "other.py").write_text("x = 2\n")  # not imported by the stage
+    assert code_version("tsnegrid.sub.stage", root=pkg) == key
+    _imports.cache_clear()
+    (pkg / "sub" / "helper.py").write_text("import numpy\ndef g(): return 2\n")
+    assert code_version("tsnegrid.sub.stage", root=pkg)["tsnegrid"] != key["tsnegrid"]
+    assert key["numpy"] == np.__version__
+
+
+def test_every_third_party_import_of_the_package_maps_to_an_installed_distribution():
+    from importlib import metadata
+
+    modules = {
+        ".".join(("tsnegrid", *p.relative_to(PACKAGE_ROOT).with_suffix("").parts))
+        for p in PACKAGE_ROOT.rglob("*.py")
+    }
+    _, theirs = _import_closure(tuple(modules), PACKAGE_ROOT)
+    known = metadata.packages_distributions()
+    optional = {"lapjv", "dask", "distributed", "vc_flas", "pynndescent", "hnswlib"}
+    for package in theirs - optional:
+        assert package in known, package
+        assert DISTRIBUTION_OF.get(package, package).lower() in {
+            d.lower() for d in known[package]
+        }, package
 
 
 def test_a_rerun_reuses_stages_whose_inputs_did_not_change(tmp_path):
@@ -96,8 +148,11 @@ def test_a_rerun_reuses_stages_whose_inputs_did_not_change(tmp_path):
     # another perplexity: t-SNE and everything after it
     other = run(small_config(tmp_path / "out", n_images=60, perplexity=10.0, cache_dir=cache))
     status = {t.name: t.status for t in other.timings}
-    assert (status["pca"], status["tsne"], status["assignment"]) == ("loaded", "computed",
-                                                                      "computed")  # fmt: skip
+    assert (status["pca"], status["tsne"], status["assignment"]) == (
+        "loaded",
+        "computed",
+        "computed",
+    )
     forced = run(small_config(tmp_path / "out", n_images=60, cache_dir=cache, force=True))
     assert {t.status for t in forced.timings} == {"computed"}
 

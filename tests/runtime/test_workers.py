@@ -32,8 +32,12 @@ def test_an_interrupt_cancels_the_queued_work_instead_of_waiting_for_it() -> Non
 def test_busy_cores_counts_what_other_processes_used_of_our_cpus() -> None:
     from tsnegrid.runtime.workers import busy_cores
 
-    readings = iter([{0: (100, 1000), 1: (50, 1000), 2: (0, 1000)},
-                     {0: (200, 1100), 1: (55, 1100), 2: (100, 1100)}])  # fmt: skip
+    readings = iter(
+        [
+            {0: (100, 1000), 1: (50, 1000), 2: (0, 1000)},
+            {0: (200, 1100), 1: (55, 1100), 2: (100, 1100)},
+        ]
+    )
     # cpu 0 fully busy over the sample, cpu 1 5% busy; cpu 2 is not ours
     busy = busy_cores([0, 1], read=lambda: next(readings), own=lambda: 0, seconds=0)
     assert busy == pytest.approx(1.05)

@@ -11,16 +11,15 @@ Each point gets its own node and the total squared displacement is minimal. Thre
 
 Every result carries ``cost`` recomputed in float64 from the points, and ``lower_bound`` from node
 potentials ``v`` that are dual feasible for the full dense problem (see
-:mod:`tsnegrid.assign.solver.certify`). ``optimal`` is ``cost - lower_bound <= OPTIMALITY_RTOL * scale``
-with ``scale = cost + n * h**2`` (``h`` the node spacing, so an assignment of cost zero is still
-judged on a meaningful scale). The dense peers return no usable dual of their own (lapjv's is
-float32 and scaled), so their bound is the one our solver certifies for the same problem: a bound
-on every assignment, theirs included.
+:mod:`tsnegrid.assign.solver.certify`). ``optimal`` is ``cost - lower_bound <= OPTIMALITY_RTOL *
+scale`` with ``scale = cost + n * h**2`` (``h`` the node spacing, so an assignment of cost zero is
+still judged on a meaningful scale). The dense peers return no usable dual of their own (lapjv's is
+float32 and scaled), so their bound is the one our solver certifies for the same problem: a bound on
+every assignment, theirs included.
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass
 from typing import Literal
 
 import numpy as np
@@ -29,6 +28,7 @@ from numpy.typing import ArrayLike, NDArray
 from tsnegrid.assign.grid import cell_width, grid_nodes
 from tsnegrid.assign.solver import solve_lattice
 from tsnegrid.errors import UsageError
+from tsnegrid.results import GridAssignment
 
 Solver = Literal["auto", "scipy", "lapjv"]
 SOLVERS: tuple[str, ...] = ("auto", "scipy", "lapjv")
@@ -36,30 +36,6 @@ SOLVERS: tuple[str, ...] = ("auto", "scipy", "lapjv")
 OPTIMALITY_RTOL = 1e-9  # relative gap under which an assignment counts as proven optimal
 POINT_ATOL = 1e-9  # how far outside [0, 1] a coordinate may stray (min-max rounding)
 LAPJV_SCALE = 100_000.0  # the notebook's scaling of the cost matrix for lapjv
-
-
-@dataclass(frozen=True)
-class GridAssignment:
-    """Which node each point went to, what it costs, and the proof.
-
-    Attributes
-    ----------
-    node_of_point : (n_points,) node index ``r * cols + c``, all distinct.
-    rows, cols : the grid shape.
-    cost : sum of squared euclidean displacements, float64, recomputed from the points.
-    lower_bound : a bound on the cost of every assignment, from a dual feasible for the full
-        dense problem.
-    optimal : ``cost - lower_bound`` is within the tolerance (see the module docstring).
-    solver : ``"auto"`` (ours), ``"scipy"`` or ``"lapjv"``.
-    """
-
-    node_of_point: NDArray[np.intp]
-    rows: int
-    cols: int
-    cost: float
-    lower_bound: float
-    optimal: bool
-    solver: str
 
 
 def lapjv_available() -> bool:

@@ -1,4 +1,4 @@
-"""Loading the images to lay out: scikit-learn's digits, MNIST, Fashion-MNIST, or a folder.
+"""The built-in datasets: scikit-learn's digits, MNIST and Fashion-MNIST.
 
 Every loader returns an :class:`ImageSet`. The only side effect is reading files (and, for MNIST
 and Fashion-MNIST without local files, OpenML's download into ``data_dir/openml``). A problem with
@@ -7,25 +7,21 @@ an input raises :class:`~tsnegrid.errors.InputError` with one line that names th
 
 from __future__ import annotations
 
-import hashlib
 import warnings
-from dataclasses import dataclass
 from functools import partial
 from pathlib import Path
 
 import numpy as np
 from numpy.typing import NDArray
 
-from tsnegrid.errors import InputError, UsageError
+from tsnegrid.config import DatasetName, choices
 from tsnegrid.data.idx import IDX_NAMES, IdxFiles, find_idx_files, read_idx_pair
+from tsnegrid.errors import InputError, UsageError
+from tsnegrid.results import ImageSet
 from tsnegrid.runtime.workers import submit, worker_pool
 
-DATASETS: tuple[str, ...] = ("digits", "mnist", "fashion-mnist")
+DATASETS: tuple[str, ...] = choices(DatasetName)
 """The names :func:`load_dataset` accepts."""
-IMAGE_SUFFIXES: frozenset[str] = frozenset(
-    {".png", ".jpg", ".jpeg", ".gif", ".bmp", ".webp", ".tif", ".tiff"}
-)
-"""File suffixes (compared in lower case) that :func:`load_image_folder` reads."""
 
 DIGIT_CLASSES: tuple[str, ...] = tuple(str(digit) for digit in range(10))
 FASHION_CLASSES: tuple[str, ...] = (
@@ -52,72 +48,6 @@ SYSTEM_DIRS: dict[str, tuple[Path, ...]] = {
 }
 """Folders searched after ``data_dir/<name>``, in order."""
 OPENML_NAMES: dict[str, str] = {"mnist": "mnist_784", "fashion-mnist": "Fashion-MNIST"}
-
-
-@dataclass(frozen=True)
-class SkippedFile:
-    """A file of an image folder that could not be used.
-
-    Attributes
-    ----------
-    name : str
-        The path relative to the folder, with ``/`` separators.
-    reason : str
-        One short sentence: why it was skipped.
-    """
-
-    name: str
-    reason: str
-
-
-@dataclass(frozen=True)
-class ImageSet:
-    """Images with their labels and stable names.
-
-    Attributes
-    ----------
-    pixels : NDArray[np.uint8]
-        Shape (n_images, height, width) grayscale or (n_images, height, width, 3) RGB.
-    labels : NDArray[np.int64]
-        Shape (n_images,): index into ``class_names``, -1 where unknown.
-    class_names : tuple[str, ...]
-        The name of each class.
-    names : tuple[str, ...]
-        A stable id per image: ``"train/00123"`` for datasets, the relative path for folders.
-    source : str
-        Where the images came from, for people (``"scikit-learn digits"``, ...).
-    skipped : tuple[SkippedFile, ...]
-        Files of an image folder that could not be read.
-    """
-
-    pixels: NDArray[np.uint8]
-    labels: NDArray[np.int64]
-    class_names: tuple[str, ...]
-    names: tuple[str, ...]
-    source: str
-    skipped: tuple[SkippedFile, ...] = ()
-
-    def __post_init__(self) -> None:
-        pixels, labels = self.pixels, self.labels
-        if pixels.dtype != np.uint8 or not (
-            pixels.ndim == 3 or (pixels.ndim == 4 and pixels.shape[3] == 3)
-        ):
-            raise ValueError(
-                f"pixels must be uint8 (n, h, w) or (n, h, w, 3), got {pixels.dtype} {pixels.shape}"
-            )
-        if labels.dtype != np.int64 or labels.shape != (len(pixels),):
-            raise ValueError(
-                f"labels must be int64 of shape ({len(pixels)},), got {labels.dtype} {labels.shape}"
-            )
-        if len(self.names) != len(pixels):
-            raise ValueError(f"{len(self.names)} names for {len(pixels)} images")
-        if labels.size and (labels.min() < -1 or labels.max() >= len(self.class_names)):
-            raise ValueError(f"labels must lie in -1..{len(self.class_names) - 1}")
-
-    @property
-    def n_images(self) -> int:
-        """The number of images."""
-        return len(self.pixels)
 
 
 def load_dataset(
@@ -279,109 +209,3 @@ def _no_files_message(name: str, data_dir: Path, reason: str) -> str:
         f"{name}: no IDX files in {where}/ and {reason}; put {', '.join(IDX_NAMES)} "
         f"(each may end in .gz) in {where}/,{extra} or run once with internet access"
     )
-
-
-def load_image_folder(folder: Path, *, thumb_px: int = 32, strict: bool = False) -> ImageSet:
-    """Load every image under ``folder`` as a square RGB thumbnail.
-
-    See :func:`tsnegrid.data.folder.read_image_folder` for the rules (order, labels, modes,
-    transparency over white, skipped files).
-
-    Parameters
-    ----------
-    folder : Path
-        The folder; the first-level subfolders are the classes.
-    thumb_px : int
-        Side of the thumbnails in pixels (at least 4).
-    strict : bool
-        Raise on the first unreadable file instead of skipping it.
-
-    Returns
-    -------
-    ImageSet
-        Pixels of shape (n_images, thumb_px, thumb_px, 3); ``skipped`` lists unreadable files.
-    """
-    from tsnegrid.data.folder import read_image_folder
-
-    return read_image_folder(folder, thumb_px=thumb_px, strict=strict)
-
-
-def sample_images(images: ImageSet, n: int, *, seed: int) -> ImageSet:
-    """Draw ``n`` images without replacement, keeping their original order.
-
-    The indices are ``np.sort(np.random.default_rng(seed).choice(total, size=n, replace=False))``.
-
-    Parameters
-    ----------
-    images : ImageSet
-        The set to draw from, of ``total`` images.
-    n : int
-        How many to draw; ``n >= total`` returns ``images`` itself.
-    seed : int
-        Seed of the generator.
-
-    Returns
-    -------
-    ImageSet
-        ``min(n, total)`` images: pixels (n, ...), labels (n,), names (n,).
-
-    Raises
-    ------
-    UsageError
-        ``n < 1``.
-    """
-    total = images.n_images
-    if n >= total:
-        return images
-    return subset(images, sample_index(total, n, seed=seed))
-
-
-def sample_index(total: int, n: int, *, seed: int) -> NDArray[np.intp]:
-    """The sorted indices of a seeded sample of ``min(n, total)`` of ``total`` items."""
-    if n < 1:
-        raise UsageError(f"sample size {n} is less than 1; ask for at least one image")
-    if n >= total:
-        return np.arange(total)
-    return np.sort(np.random.default_rng(seed).choice(total, size=n, replace=False))
-
-
-def subset(images: ImageSet, index: NDArray[np.intp]) -> ImageSet:
-    """The images at ``index`` (in that order)."""
-    return ImageSet(
-        pixels=images.pixels[index],
-        labels=images.labels[index],
-        class_names=images.class_names,
-        names=tuple(images.names[i] for i in index),
-        source=images.source,
-        skipped=images.skipped,
-    )
-
-
-def fingerprint(images: ImageSet) -> str:
-    """The dataset checksum shown in reports.
-
-    SHA-256 over the pixel shape and bytes, the labels, the class names and the image names;
-    the source text and the skipped files do not count.
-
-    Parameters
-    ----------
-    images : ImageSet
-        Pixels (n_images, ...), labels (n_images,), names (n_images,).
-
-    Returns
-    -------
-    str
-        64 lowercase hex digits.
-    """
-    digest = hashlib.sha256()
-
-    def add(chunk: bytes | memoryview) -> None:
-        digest.update(len(chunk).to_bytes(8, "little"))  # length-prefixed: no ambiguous joins
-        digest.update(chunk)
-
-    add(repr((images.pixels.shape, len(images.class_names))).encode())
-    add(np.ascontiguousarray(images.pixels).reshape(-1).data)
-    add(np.asarray(images.labels, dtype="<i8").tobytes())
-    for text in (*images.class_names, *images.names):
-        add(text.encode("utf-8", "surrogateescape"))
-    return digest.hexdigest()

@@ -42,8 +42,10 @@ def _read_npy(path: Path, n_images: int) -> NDArray[np.float64]:
     except (OSError, ValueError) as exc:
         raise InputError(f"--features {path}: not a readable .npy array ({exc})") from exc
     if data.ndim != 2 or not np.issubdtype(data.dtype, np.number):
-        raise InputError(f"--features {path}: expected a 2-D numeric array (images x features), "
-                         f"got shape {data.shape} of {data.dtype}")  # fmt: skip
+        raise InputError(
+            f"--features {path}: expected a 2-D numeric array (images x features), "
+            f"got shape {data.shape} of {data.dtype}"
+        )
     if len(data) != n_images:
         raise InputError(
             f"--features {path}: {len(data):,} rows for {n_images:,} images; a .npy file needs "
@@ -59,20 +61,25 @@ def _read_csv(path: Path, names: tuple[str, ...]) -> NDArray[np.float64]:
     except (OSError, UnicodeDecodeError) as exc:
         raise InputError(f"--features {path}: cannot be read ({exc})") from exc
     if not rows or not rows[0] or rows[0][0].strip().lower() != "name":
-        raise InputError(f"--features {path}: the first row must be a header starting with "
-                         "'name', then one column per feature")  # fmt: skip
+        raise InputError(
+            f"--features {path}: the first row must be a header starting with "
+            "'name', then one column per feature"
+        )
     width = len(rows[0]) - 1
     by_name: dict[str, list[str]] = {}
     for line, row in enumerate(rows[1:], start=2):
         if len(row) != width + 1:
-            raise InputError(f"--features {path}: line {line} has {len(row) - 1} values, the "
-                             f"header {width}")  # fmt: skip
+            raise InputError(
+                f"--features {path}: line {line} has {len(row) - 1} values, the header {width}"
+            )
         by_name[row[0]] = row[1:]
     missing = [n for n in names if n not in by_name]
     if missing:
         more = f" and {len(missing) - 1:,} more" if len(missing) > 1 else ""
-        raise InputError(f"--features {path}: no row for image {missing[0]!r}{more}; add a row "
-                         "for every image (names as in layout.csv)")  # fmt: skip
+        raise InputError(
+            f"--features {path}: no row for image {missing[0]!r}{more}; add a row "
+            "for every image (names as in layout.csv)"
+        )
     try:
         return np.array([[float(v) for v in by_name[n]] for n in names], dtype=np.float64)
     except ValueError as exc:
@@ -83,5 +90,7 @@ def _check_finite(path: Path, features: NDArray[np.float64], names: tuple[str, .
     bad = np.flatnonzero(~np.isfinite(features).all(axis=1))
     if len(bad):
         more = f" (and {len(bad) - 1:,} more rows)" if len(bad) > 1 else ""
-        raise InputError(f"--features {path}: the row of image {names[bad[0]]!r} has NaN or "
-                         f"infinite values{more}; fix or remove them")  # fmt: skip
+        raise InputError(
+            f"--features {path}: the row of image {names[bad[0]]!r} has NaN or "
+            f"infinite values{more}; fix or remove them"
+        )

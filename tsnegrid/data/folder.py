@@ -17,9 +17,13 @@ import numpy as np
 from numpy.typing import NDArray
 from PIL import Image, ImageOps, UnidentifiedImageError
 
-from tsnegrid.data.datasets import IMAGE_SUFFIXES, ImageSet, SkippedFile
 from tsnegrid.errors import InputError, UsageError
+from tsnegrid.results import ImageSet, SkippedFile
 
+IMAGE_SUFFIXES: frozenset[str] = frozenset(
+    {".png", ".jpg", ".jpeg", ".gif", ".bmp", ".webp", ".tif", ".tiff"}
+)
+"""File suffixes (compared in lower case) that :func:`read_image_folder` reads."""
 BACKGROUND = (255, 255, 255)
 """Transparent parts and the padding around non-square images become white."""
 FORMATS = ("PNG", "JPEG", "GIF", "BMP", "WEBP", "TIFF")
@@ -44,7 +48,7 @@ class _Unreadable(Exception):
 def read_image_folder(folder: Path, *, thumb_px: int = 32, strict: bool = False) -> ImageSet:
     """Load every image under ``folder`` as a square RGB thumbnail.
 
-    Files with a suffix in :data:`~tsnegrid.data.datasets.IMAGE_SUFFIXES` (any case) are read,
+    Files with a suffix in :data:`IMAGE_SUFFIXES` (any case) are read,
     recursively, in the order of their relative POSIX paths; hidden files and folders (a name
     starting with ``.``) are ignored and links to folders are not followed. The first-level
     subfolder of a file is its class; files in the folder itself get label -1, and with no

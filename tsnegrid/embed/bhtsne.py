@@ -8,9 +8,9 @@ per-coordinate gains, an early-exaggeration phase and a learning rate of N / exa
 approximation on a quadtree.
 
 What is ours is the speed: the repulsion walks a quadtree once per group of nearby points
-(:mod:`tsnegrid.embed.quadtree`), and each iteration builds the tree while the other threads start on
-the attraction. On Fashion-MNIST with two threads (``benchmarks/tsne.py``) it is 5.4x faster than
-openTSNE at 2,500 points, 8.6x at 10,000 and 2.8x at 70,000 (where openTSNE uses its FFT
+(:mod:`tsnegrid.embed.quadtree`), and each iteration builds the tree while the other threads
+start on the attraction. On Fashion-MNIST with two threads (``benchmarks/tsne.py``) it is 5.4x
+faster than openTSNE at 2,500 points, 8.6x at 10,000 and 2.8x at 70,000 (where openTSNE uses its FFT
 method), and keeps as many true neighbours, with a 5-NN accuracy within 0.002 of openTSNE's or
 better. Each point's forces are computed on its own, so the points can be split over threads
 freely: the result does not depend on the thread count.
@@ -276,8 +276,10 @@ def tsne(
     sum_q = np.zeros(n)
     update = np.zeros((n, 2))
     gains = np.ones((n, 2))
-    phases = [(schedule.early_iter, EARLY_EXAGGERATION, INITIAL_MOMENTUM),
-              (schedule.late_iter, 1.0, FINAL_MOMENTUM)]  # fmt: skip
+    phases = [
+        (schedule.early_iter, EARLY_EXAGGERATION, INITIAL_MOMENTUM),
+        (schedule.late_iter, 1.0, FINAL_MOMENTUM),
+    ]
     # Each iteration in two rounds over the threads: the tree is built on this thread while the
     # others start on the attraction (which needs no tree), then everyone shares the repulsion.
     # The split changes no number: every point's sums are its own.
@@ -288,16 +290,20 @@ def tsne(
         for n_iter, exaggeration, momentum in phases:
             learning_rate = n / exaggeration
             for _ in range(n_iter):
-                jobs = [submit(pool, _attraction, y, ptr, cols, vals, lo, hi, attract)
-                        for lo, hi in others]  # fmt: skip
+                jobs = [
+                    submit(pool, _attraction, y, ptr, cols, vals, lo, hi, attract)
+                    for lo, hi in others
+                ]
                 tree = build_tree(y)
                 _attraction(y, ptr, cols, vals, bounds[0], bounds[1], attract)
                 for job in jobs:
                     job.result()
                 parts = _split(tree, groups_of(tree, GROUP_SIZE), threads)
                 theta = schedule.theta
-                jobs = [submit(pool, repulsion, y, tree, part, theta, repel, sum_q)
-                        for part in parts[1:]]  # fmt: skip
+                jobs = [
+                    submit(pool, repulsion, y, tree, part, theta, repel, sum_q)
+                    for part in parts[1:]
+                ]
                 repulsion(y, tree, parts[0], theta, repel, sum_q)
                 for job in jobs:
                     job.result()

@@ -57,8 +57,9 @@ def nearest_others(
     # The result does not depend on the blocks: distances that decide it are direct ones.
     step = _BLOCK_ROWS
     with worker_pool(threads) as pool:
-        futures = [submit(pool, search.block, todo[lo : lo + step], k)
-                   for lo in range(0, todo.size, step)]  # fmt: skip
+        futures = [
+            submit(pool, search.block, todo[lo : lo + step], k) for lo in range(0, todo.size, step)
+        ]
         parts = [f.result() for f in futures]
     return (np.concatenate([p[0] for p in parts]), np.concatenate([p[1] for p in parts]))
 

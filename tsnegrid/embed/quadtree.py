@@ -106,8 +106,16 @@ def build_tree(y: NDArray[np.float64]) -> tuple:
         node_com[v, 0] = (cum[node_end[v], 0] - cum[node_start[v], 0]) / count
         node_com[v, 1] = (cum[node_end[v], 1] - cum[node_start[v], 1]) / count
         node_width[v] = side / (1 << node_level[v])
-    return (order, node_start[:n_nodes], node_end[:n_nodes], node_com, node_width,
-            node_child[:n_nodes], node_nchild[:n_nodes], n_nodes)  # fmt: skip
+    return (
+        order,
+        node_start[:n_nodes],
+        node_end[:n_nodes],
+        node_com,
+        node_width,
+        node_child[:n_nodes],
+        node_nchild[:n_nodes],
+        n_nodes,
+    )
 
 
 @numba.njit(cache=True, nogil=True)

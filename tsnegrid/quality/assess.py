@@ -7,7 +7,6 @@ the same grid: t-SNE + exact assignment (ours), a random arrangement, and a sort
 
 from __future__ import annotations
 
-from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
@@ -16,35 +15,18 @@ from numpy.typing import NDArray
 from tsnegrid.quality.baselines import random_layout, sorted_layout
 from tsnegrid.quality.dpq import dpq_many
 from tsnegrid.quality.metrics import (
-    LayoutQuality,
     evaluate_layout,
     layout_ks,
     nearest_candidates,
     quality_to_json,
 )
+from tsnegrid.results import QualityReport, ScoredLayout
 
 if TYPE_CHECKING:
-    from tsnegrid.embed.tsne import Progress
+    from tsnegrid.results import Progress
 
-QUALITY_SCHEMA = "tsnegrid.quality.assess"
+QUALITY_SCHEMA = "tsnegrid.quality"
 QUALITY_SCHEMA_VERSION = 1
-
-
-@dataclass(frozen=True)
-class ScoredLayout:
-    """One arrangement and its quality numbers."""
-
-    name: str
-    description: str
-    node_of_point: NDArray[np.intp]
-    quality: LayoutQuality
-
-
-@dataclass(frozen=True)
-class QualityReport:
-    """The run's layout first, then the baselines (none with fewer than 2 images)."""
-
-    layouts: tuple[ScoredLayout, ...]
 
 
 def assess_quality(
@@ -74,9 +56,13 @@ def assess_quality(
     arrangements = (
         ("t-SNE + LAP", "t-SNE, then the exact assignment to the grid", node_of_point, points),
         ("random", "a seeded random arrangement", random_layout(n, rows, cols, seed=seed), None),
-        ("sorted", "sorted by PC 1 along rows, by PC 2 within each row",
-         sorted_layout(features, rows, cols), None),
-    )  # fmt: skip
+        (
+            "sorted",
+            "sorted by PC 1 along rows, by PC 2 within each row",
+            sorted_layout(features, rows, cols),
+            None,
+        ),
+    )
     # The slow parts, the feature-space neighbour search and the feature distances behind DPQ,
     # are done once for all three layouts.
     report = progress or (lambda fraction: None)
@@ -88,8 +74,9 @@ def assess_quality(
     for step, ((name, text, nodes, pts), est) in enumerate(
         zip(arrangements, dpqs, strict=True), start=3
     ):
-        quality = evaluate_layout(features, pts, nodes, known, rows, cols, seed=seed,
-                                  feature_candidates=shared, dpq16=est)  # fmt: skip
+        quality = evaluate_layout(
+            features, pts, nodes, known, rows, cols, seed=seed, feature_candidates=shared, dpq16=est
+        )
         scored.append(ScoredLayout(name, text, nodes, quality))
         report(step / 5)
     return QualityReport(tuple(scored))

@@ -1,7 +1,7 @@
 """Baseline arrangements that give the quality numbers a scale: random and sorted by PCA.
 
 Both return ``node_of_point`` arrays (node ``r * cols + c`` of each item, all distinct), the same
-shape as :class:`tsnegrid.assign.assignment.GridAssignment` holds, so every metric scores them alike.
+shape as :class:`tsnegrid.results.GridAssignment` holds, so every metric scores them alike.
 """
 
 from __future__ import annotations

@@ -23,12 +23,12 @@ are kept, which is what makes both the blocking and the anchor estimate possible
 from __future__ import annotations
 
 from collections.abc import Sequence
-from dataclasses import dataclass
 
 import numba
 import numpy as np
 from numpy.typing import ArrayLike, NDArray
 
+from tsnegrid.results import Estimate
 from tsnegrid.runtime.workers import single_thread_blas, worker_pool
 
 _BLOCK_ELEMENTS = 1 << 21  # 2M float64 = 16 MiB per block array
@@ -39,24 +39,6 @@ _LUT_MAX = 1 << 24  # largest squared grid distance served by a lookup table (64
 _NEAR = 1e-4  # pairs with |a-b|² below this share of max |x|² get direct differences
 _PAIR_CHUNK = 1 << 14  # near pairs recomputed at once
 _INSERTION_MAX = 32  # in-group sorts up to this size are insertion sorts
-
-
-@dataclass(frozen=True)
-class Estimate:
-    """A metric's value, exact or estimated.
-
-    Attributes
-    ----------
-    value : the metric (the plug-in estimate when not exact).
-    stderr : its standard error; 0.0 when exact.
-    exact : whether ``value`` was computed from every item.
-    n_anchors : items used as anchors (``== n`` when exact).
-    """
-
-    value: float
-    stderr: float
-    exact: bool
-    n_anchors: int
 
 
 def dpq(
@@ -98,8 +80,16 @@ def dpq(
     Rows and columns of the grid count as one cell each, so on a rectangular grid the grid
     distance is measured in cells, not in unit-square coordinates.
     """
-    return dpq_many(features, [node_of_point], rows, cols, p=p, exact_max=exact_max,
-                    n_anchors=n_anchors, seed=seed)[0]  # fmt: skip
+    return dpq_many(
+        features,
+        [node_of_point],
+        rows,
+        cols,
+        p=p,
+        exact_max=exact_max,
+        n_anchors=n_anchors,
+        seed=seed,
+    )[0]
 
 
 def dpq_many(
@@ -129,10 +119,11 @@ def dpq_many(
     if n <= exact_max or n_anchors >= n:
         sums_2d, sums_hd = _anchor_sums(x, positions, rows, cols, [np.arange(n)], threads)
         return [
-            Estimate(value=_dpq_from_sums(s2d[0], sums_hd[0], n, p), stderr=0.0, exact=True,
-                     n_anchors=n)
+            Estimate(
+                value=_dpq_from_sums(s2d[0], sums_hd[0], n, p), stderr=0.0, exact=True, n_anchors=n
+            )
             for s2d in sums_2d
-        ]  # fmt: skip
+        ]
     if n_anchors < 2:
         raise ValueError(f"n_anchors must be at least 2 for an estimate, got {n_anchors}")
     anchors = np.random.default_rng(seed).choice(n, size=n_anchors, replace=False)

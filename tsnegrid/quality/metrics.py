@@ -2,14 +2,13 @@
 
 Every function is pure. Distances in feature space are euclidean. Grid positions are integer
 ``(col, row)`` coordinates, so neighbouring cells are 1 apart along either axis whatever the grid's
-aspect; the unit-square node positions of :mod:`tsnegrid.assign.grid` are used only where the t-SNE points
-live (displacement and the assignment cost).
+aspect; the unit-square node positions of :mod:`tsnegrid.assign.grid` are used only where the
+t-SNE points live (displacement and the assignment cost).
 """
 
 from __future__ import annotations
 
 from collections.abc import Iterable
-from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
@@ -18,6 +17,7 @@ from numpy.typing import ArrayLike, NDArray
 from tsnegrid.assign.grid import grid_nodes
 from tsnegrid.embed.knn import nearest_others
 from tsnegrid.quality.dpq import Estimate, dpq
+from tsnegrid.results import DEFAULT_KS, Displacement, LayoutQuality
 
 __all__ = [
     "Displacement",
@@ -35,48 +35,6 @@ __all__ = [
 ]
 
 _ROW_CHUNK = 4096  # rows of the neighbour tables handled at once (bounds memory at large n)
-DEFAULT_KS = tuple(range(1, 11))
-
-
-@dataclass(frozen=True)
-class Displacement:
-    """How far images moved from their t-SNE position to their cell.
-
-    Attributes
-    ----------
-    mean, median, max : distance in cell widths: x is scaled by ``cols - 1`` and y by
-        ``rows - 1`` (by 1 on an axis with a single node), so neighbouring nodes are 1 apart
-        along each axis even on a rectangular grid.
-    total_cost : ``Σ_i |p_i - node_i|²`` in unit-square coordinates: the assignment's cost.
-    """
-
-    mean: float
-    median: float
-    max: float
-    total_cost: float
-
-
-@dataclass(frozen=True)
-class LayoutQuality:
-    """Every quality number of one layout.
-
-    Attributes
-    ----------
-    dpq16 : DPQ_16 (exact or estimated, see :func:`tsnegrid.dpq.dpq`).
-    np_embedding : (len(ks),) neighbourhood preservation of the 2-D embedding; None without one
-        (the baselines).
-    np_grid : (len(ks),) neighbourhood preservation of the grid.
-    displacement : None without an embedding.
-    coherence : class coherence; None without labels.
-    ks : the neighbourhood sizes of ``np_embedding`` and ``np_grid``.
-    """
-
-    dpq16: Estimate
-    np_embedding: NDArray[np.float64] | None
-    np_grid: NDArray[np.float64]
-    displacement: Displacement | None
-    coherence: float | None
-    ks: tuple[int, ...] = DEFAULT_KS
 
 
 def grid_positions(node_of_point: ArrayLike, cols: int) -> NDArray[np.float64]:
@@ -345,8 +303,7 @@ def evaluate_layout(
         cand = nearest_candidates(np.asarray(features, dtype=np.float64), max(ks))
     est = dpq16
     if est is None:
-        est = dpq(features, nodes, rows, cols, exact_max=exact_max, n_anchors=n_anchors,
-                  seed=seed)  # fmt: skip
+        est = dpq(features, nodes, rows, cols, exact_max=exact_max, n_anchors=n_anchors, seed=seed)
     return LayoutQuality(
         dpq16=est,
         np_embedding=None

@@ -1,8 +1,8 @@
 """The values the report's templates and ``manifest.json`` are filled from.
 
-:func:`report_context` turns a :class:`~tsnegrid.pipeline.RunResult` and the facts of the
-environment into plain JSON-ready values: the one boundary where typed results become the
-mappings Jinja2 reads.
+:func:`report_context` turns a :class:`~tsnegrid.results.RunResult` and the facts of the
+environment (the command the user ran, the folder they ran it in) into plain JSON-ready values:
+the one boundary where typed results become the mappings Jinja2 reads.
 """
 
 from __future__ import annotations
@@ -13,47 +13,64 @@ from typing import Any
 
 from tsnegrid import __version__
 from tsnegrid.embed.tsne import DEFAULT_ITER
-from tsnegrid.pipeline import RunResult
 from tsnegrid.quality.assess import quality_json
 from tsnegrid.report.provenance import build_date, git_state, package_versions, thread_settings
-
-PROJECT_ROOT = Path(__file__).resolve().parents[2]
-
-
-def reproduce_command(argv: list[str]) -> str:
-    """The shell command that reruns this report."""
-    return shlex.join(["python", "generate.py", *argv])
+from tsnegrid.results import RunResult
 
 
-def report_context(result: RunResult, *, argv: list[str]) -> dict[str, Any]:
-    """Everything the templates show, plus the manifest, as JSON-ready values."""
+def report_context(result: RunResult, *, command: list[str], where: Path) -> dict[str, Any]:
+    """Everything the templates show, plus the manifest, as JSON-ready values.
+
+    ``command`` is the command line the user ran (``["tsnegrid", "--size", "50"]``), shown as
+    the way to reproduce the report; ``where`` the folder they ran it in, whose git commit and
+    state the provenance box records.
+    """
     cfg, a, plan = result.config, result.assignment, result.plan
-    git = git_state(PROJECT_ROOT)
+    git = git_state(where)
     provenance = {
-        "version": __version__, "git_commit": git.commit, "git_dirty": git.dirty,
-        "build_date": build_date(), "config_hash": cfg.digest(),
-        "command": reproduce_command(argv),
-    }  # fmt: skip
+        "version": __version__,
+        "git_commit": git.commit,
+        "git_dirty": git.dirty,
+        "build_date": build_date(),
+        "config_hash": cfg.digest(),
+        "command": shlex.join(command),
+    }
     summary = {
-        "dataset": cfg.source_label, "source": result.images.source,
-        "dataset_sha256": result.dataset_sha256, "n_available": result.n_available,
-        "n_images": plan.n_images, "rows": plan.rows, "cols": plan.cols,
-        "n_classes": len(result.images.class_names), "class_names": result.images.class_names,
-        "image_shape": list(result.images.pixels.shape[1:]), "seed": cfg.seed,
+        "dataset": cfg.source_label,
+        "source": result.images.source,
+        "dataset_sha256": result.dataset_sha256,
+        "n_available": result.n_available,
+        "n_images": plan.n_images,
+        "rows": plan.rows,
+        "cols": plan.cols,
+        "n_classes": len(result.images.class_names),
+        "class_names": result.images.class_names,
+        "image_shape": list(result.images.pixels.shape[1:]),
+        "seed": cfg.seed,
         "features_file": None if cfg.features is None else cfg.features.as_posix(),
-        "pca_dims": int(result.features.shape[1]), "perplexity": result.embedding.perplexity,
-        "tsne_engine": TSNE_LABELS[cfg.tsne], "tsne_iter": cfg.tsne_iter or DEFAULT_ITER[cfg.tsne],
-        "solver": a.solver, "cost": a.cost, "lower_bound": a.lower_bound, "optimal": a.optimal,
-        "gap": a.cost - a.lower_bound, "notes": list(result.notes),
+        "pca_dims": int(result.features.shape[1]),
+        "perplexity": result.embedding.perplexity,
+        "tsne_engine": TSNE_LABELS[cfg.tsne],
+        "tsne_iter": cfg.tsne_iter or DEFAULT_ITER[cfg.tsne],
+        "solver": a.solver,
+        "cost": a.cost,
+        "lower_bound": a.lower_bound,
+        "optimal": a.optimal,
+        "gap": a.cost - a.lower_bound,
+        "notes": list(result.notes),
         "skipped": [{"name": s.name, "reason": s.reason} for s in result.images.skipped],
-    }  # fmt: skip
+    }
     quality = quality_json(result.quality)
     return {
-        "run": summary, "provenance": provenance, "timings": _timing_rows(result),
-        "quality": [_quality_row(q) for q in quality["layouts"]], "quality_json": quality,
-        "total_seconds": result.total_seconds, "peak_mib": result.peak_mib,
+        "run": summary,
+        "provenance": provenance,
+        "timings": _timing_rows(result),
+        "quality": [_quality_row(q) for q in quality["layouts"]],
+        "quality_json": quality,
+        "total_seconds": result.total_seconds,
+        "peak_mib": result.peak_mib,
         "manifest": _manifest(result, summary, provenance),
-    }  # fmt: skip
+    }
 
 
 #: How the pages name each t-SNE engine.
@@ -68,18 +85,30 @@ def _quality_row(layout: dict[str, Any]) -> dict[str, Any]:
     """One arrangement's numbers, shaped for the templates."""
     np_ = layout["neighbourhood_preservation"]
     return {
-        "name": layout["name"], "description": layout["description"], "dpq16": layout["dpq16"],
-        "np_grid": np_["grid"], "np_embedding": np_["embedding"],
-        "class_coherence": layout["class_coherence"], "displacement": layout["displacement_cells"],
-    }  # fmt: skip
+        "name": layout["name"],
+        "description": layout["description"],
+        "dpq16": layout["dpq16"],
+        "np_grid": np_["grid"],
+        "np_embedding": np_["embedding"],
+        "class_coherence": layout["class_coherence"],
+        "displacement": layout["displacement_cells"],
+    }
 
 
 def _timing_rows(result: RunResult) -> list[dict[str, Any]]:
     total = result.total_seconds or 1.0
-    rows = [{"name": t.name, "order": i, "seconds": t.seconds, "share": t.seconds / total,
-             "status": t.status, "computed_seconds": t.computed_seconds,
-             "peak_mib": t.peak_mib}
-            for i, t in enumerate(result.timings)]  # fmt: skip
+    rows = [
+        {
+            "name": t.name,
+            "order": i,
+            "seconds": t.seconds,
+            "share": t.seconds / total,
+            "status": t.status,
+            "computed_seconds": t.computed_seconds,
+            "peak_mib": t.peak_mib,
+        }
+        for i, t in enumerate(result.timings)
+    ]
     return sorted(rows, key=lambda r: -r["seconds"])
 
 

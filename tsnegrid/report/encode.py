@@ -19,24 +19,13 @@ from matplotlib.figure import Figure
 from numpy.typing import NDArray
 from PIL import Image
 
+from tsnegrid.report.tiles import PNG_COMPRESS_LEVEL, cell_layout_json, iter_tile_jobs
+from tsnegrid.results import Artifact
 from tsnegrid.runtime.workers import submit, worker_pool
 
 #: A page figure should load quickly: above this a photo-like image is saved as JPEG.
 PAGE_FIGURE_BYTES = 500_000
-PNG_COMPRESS_LEVEL = 6  # zlib level of every PNG of the report (tiles included)
 TILE_BATCH = 64  # Deep Zoom tiles encoded per task
-
-
-@dataclass(frozen=True)
-class Artifact:
-    """One file of the report: its path relative to the output folder and its bytes."""
-
-    path: str
-    data: bytes
-
-    @property
-    def sha256(self) -> str:
-        return hashlib.sha256(self.data).hexdigest()
 
 
 @dataclass(frozen=True)
@@ -121,7 +110,7 @@ def map_artifacts(
     return pending.finish(cells, lambda: None)
 
 
-def render_figures(
+def encode_figures(
     figures: Sequence[NamedFigure],
     mosaic: NDArray[np.uint8],
     cells: MapCells,
@@ -163,16 +152,14 @@ class _PendingMap:
 
     @classmethod
     def start(cls, mosaic: NDArray[np.uint8], pool: ThreadPoolExecutor | None) -> _PendingMap:
-        from tsnegrid.report.tiles import iter_tile_jobs
-
-        batches = [(paths, submit(pool, _encode_all, jobs))
-                   for paths, jobs in _batched(iter_tile_jobs(mosaic))]  # fmt: skip
+        batches = [
+            (paths, submit(pool, _encode_all, jobs))
+            for paths, jobs in _batched(iter_tile_jobs(mosaic))
+        ]
         return cls(submit(pool, figure_png, mosaic), batches, mosaic.shape[:2])
 
     def finish(self, cells: MapCells, step: Callable[[], None]) -> list[Artifact]:
         """Wait for every file (calling ``step`` after each batch) and add ``cells.json``."""
-        from tsnegrid.report.tiles import cell_layout_json
-
         tiles: list[Artifact] = []
         digest = hashlib.sha256()
         for paths, job in self.batches:
@@ -182,12 +169,23 @@ class _PendingMap:
             step()
         c = cells
         cell_px = (self.mosaic_shape[0] // c.rows, self.mosaic_shape[1] // c.cols)
-        layout = cell_layout_json(c.names, c.labels, c.class_names, c.node_of_point, c.rows,
-                                  c.cols, cell_px, version=digest.hexdigest()[:12])  # fmt: skip
+        layout = cell_layout_json(
+            c.names,
+            c.labels,
+            c.class_names,
+            c.node_of_point,
+            c.rows,
+            c.cols,
+            cell_px,
+            version=digest.hexdigest()[:12],
+        )
         full = self.full_png.result()
         step()
-        return [Artifact(hashed_name("map-full", full), full), *tiles,
-                Artifact("tiles/cells.json", layout)]  # fmt: skip
+        return [
+            Artifact(hashed_name("map-full", full), full),
+            *tiles,
+            Artifact("tiles/cells.json", layout),
+        ]
 
 
 def _batched(

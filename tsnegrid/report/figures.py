@@ -149,10 +149,19 @@ def plot_arrows(
     fig, ax = _square_figure(title)
     delta = end - start
     ax.quiver(
-        start[:, 0], start[:, 1], delta[:, 0], delta[:, 1],
-        color=label_colors(labels[idx], n_classes), angles="xy", scale_units="xy", scale=1,
-        width=_arrow_width(len(idx)), headwidth=3, headlength=4, headaxislength=3.5,
-    )  # fmt: skip
+        start[:, 0],
+        start[:, 1],
+        delta[:, 0],
+        delta[:, 1],
+        color=label_colors(labels[idx], n_classes),
+        angles="xy",
+        scale_units="xy",
+        scale=1,
+        width=_arrow_width(len(idx)),
+        headwidth=3,
+        headlength=4,
+        headaxislength=3.5,
+    )
     return fig
 
 
@@ -188,9 +197,12 @@ def mosaic_preview(mosaic: NDArray[np.uint8], *, target_px: int = 1200) -> NDArr
 
 
 def plot_samples(
-    pixels: NDArray[np.uint8], labels: NDArray[np.int64], class_names: tuple[str, ...],
-    *, per_class: int = 8,
-) -> Figure:  # fmt: skip
+    pixels: NDArray[np.uint8],
+    labels: NDArray[np.int64],
+    class_names: tuple[str, ...],
+    *,
+    per_class: int = 8,
+) -> Figure:
     """A sample of the images: one row per class (or one block when there are no labels).
 
     The rows are composed into one image (one ``imshow``, labelled by class on the y axis), so
@@ -201,11 +213,15 @@ def plot_samples(
     h = pixels.shape[1] + _SHEET_GAP
     fig = Figure(figsize=(per_class * 0.8 + 1.6, len(groups) * 0.8 + 0.3), dpi=100)
     ax = fig.add_subplot()
-    ax.imshow(sheet, cmap="gray" if sheet.ndim == 2 else None, vmin=0, vmax=255,
-              interpolation="nearest")  # fmt: skip
+    ax.imshow(
+        sheet, cmap="gray" if sheet.ndim == 2 else None, vmin=0, vmax=255, interpolation="nearest"
+    )
     ax.set_xticks([])
-    ax.set_yticks([r * h + pixels.shape[1] / 2 for r in range(len(groups))],
-                  [name for name, _ in groups], fontsize=8)  # fmt: skip
+    ax.set_yticks(
+        [r * h + pixels.shape[1] / 2 for r in range(len(groups))],
+        [name for name, _ in groups],
+        fontsize=8,
+    )
     ax.tick_params(length=0)
     for spine in ax.spines.values():
         spine.set_visible(False)

@@ -14,11 +14,25 @@ from importlib import metadata
 from pathlib import Path
 
 PACKAGES = (
-    "tsnegrid", "numpy", "scipy", "scikit-learn", "openTSNE", "numba", "lapjv", "matplotlib",
-    "pillow", "jinja2", "mkdocs", "mkdocs-material",
-)  # fmt: skip
-THREAD_VARIABLES = ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS",
-                    "NUMBA_NUM_THREADS")  # fmt: skip
+    "tsnegrid",
+    "numpy",
+    "scipy",
+    "scikit-learn",
+    "openTSNE",
+    "numba",
+    "lapjv",
+    "matplotlib",
+    "pillow",
+    "jinja2",
+    "mkdocs",
+    "mkdocs-material",
+)
+THREAD_VARIABLES = (
+    "OMP_NUM_THREADS",
+    "OPENBLAS_NUM_THREADS",
+    "MKL_NUM_THREADS",
+    "NUMBA_NUM_THREADS",
+)
 
 
 @dataclass(frozen=True)

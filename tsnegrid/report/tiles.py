@@ -20,9 +20,9 @@ from matplotlib.colors import to_hex
 from numpy.typing import NDArray
 from PIL import Image
 
-from tsnegrid.report.encode import PNG_COMPRESS_LEVEL
 from tsnegrid.report.figures import UNKNOWN_COLOR, class_palette
 
+PNG_COMPRESS_LEVEL = 6  # zlib level of every PNG of the report (tiles included)
 CELLS_SCHEMA = "tsnegrid.cells"
 SCHEMA_VERSION = 1
 _FORMATS = {"png": "PNG", "jpg": "JPEG", "jpeg": "JPEG"}
@@ -70,9 +70,13 @@ def dzi_xml(width: int, height: int, *, tile_px: int, overlap: int, fmt: str) ->
 
 
 def iter_deep_zoom(
-    mosaic: NDArray[np.uint8], *, tile_px: int = 256, overlap: int = 1, fmt: str = "png",
+    mosaic: NDArray[np.uint8],
+    *,
+    tile_px: int = 256,
+    overlap: int = 1,
+    fmt: str = "png",
     name: str = "map",
-) -> Iterator[tuple[str, bytes]]:  # fmt: skip
+) -> Iterator[tuple[str, bytes]]:
     """Yield the descriptor, then the tiles from the top level down, one level in memory at a time.
 
     Parameters
@@ -83,15 +87,20 @@ def iter_deep_zoom(
     fmt : ``"png"`` (lossless) or ``"jpg"``.
     name : the stem of the descriptor (``<name>.dzi``) and of the tile folder (``<name>_files``).
     """
-    for path, encode in iter_tile_jobs(mosaic, tile_px=tile_px, overlap=overlap, fmt=fmt,
-                                       name=name):  # fmt: skip
+    for path, encode in iter_tile_jobs(
+        mosaic, tile_px=tile_px, overlap=overlap, fmt=fmt, name=name
+    ):
         yield path, encode()
 
 
 def iter_tile_jobs(
-    mosaic: NDArray[np.uint8], *, tile_px: int = 256, overlap: int = 1, fmt: str = "png",
+    mosaic: NDArray[np.uint8],
+    *,
+    tile_px: int = 256,
+    overlap: int = 1,
+    fmt: str = "png",
     name: str = "map",
-) -> Iterator[tuple[str, Callable[[], bytes]]]:  # fmt: skip
+) -> Iterator[tuple[str, Callable[[], bytes]]]:
     """Like :func:`iter_deep_zoom`, but each file comes as a call that makes its bytes, so that
     the tiles can be encoded on several threads (Pillow releases the GIL while it encodes).
 
@@ -176,13 +185,20 @@ def cell_layout_json(
     image_order = point_of_node.reshape(rows, cols)[::-1].ravel()
     palette = class_palette(len(class_names))
     data = {
-        "schema": CELLS_SCHEMA, "schema_version": SCHEMA_VERSION, "version": version,
-        "rows": rows, "cols": cols, "cell_width": int(cell_w), "cell_height": int(cell_h),
-        "width": cols * int(cell_w), "height": rows * int(cell_h),
+        "schema": CELLS_SCHEMA,
+        "schema_version": SCHEMA_VERSION,
+        "version": version,
+        "rows": rows,
+        "cols": cols,
+        "cell_width": int(cell_w),
+        "cell_height": int(cell_h),
+        "width": cols * int(cell_w),
+        "height": rows * int(cell_h),
         "cells": [int(p) if p >= 0 else None for p in image_order],
-        "names": list(names), "labels": [int(k) for k in labels],
+        "names": list(names),
+        "labels": [int(k) for k in labels],
         "class_names": list(class_names),
         "colors": [to_hex(palette(k)) for k in range(len(class_names))],
         "unknown_color": to_hex(UNKNOWN_COLOR),
-    }  # fmt: skip
+    }
     return json.dumps(data, ensure_ascii=False, separators=(",", ":")).encode()

@@ -77,9 +77,10 @@ class CpuSample:
 
 
 def sample_cpus(
-    *, read: Callable[[], dict[int, tuple[int, int]]] | None = None,
+    *,
+    read: Callable[[], dict[int, tuple[int, int]]] | None = None,
     own: Callable[[], int] | None = None,
-) -> CpuSample | None:  # fmt: skip
+) -> CpuSample | None:
     """The counters now; None where they cannot be read (no ``/proc``).
 
     ``read`` returns ``{cpu: (busy ticks, total ticks)}`` (default: ``/proc/stat``); ``own`` the

@@ -1,0 +1,52 @@
+"""The figures stage: every figure of the report and the zoomable map, drawn and encoded.
+
+Pure: images and results in, :class:`~tsnegrid.results.Artifact` bytes out (see
+:func:`tsnegrid.report.encode.encode_figures`).
+"""
+
+from __future__ import annotations
+
+import numpy as np
+from numpy.typing import NDArray
+
+from tsnegrid.quality.figures import plot_displacement_map, plot_seams
+from tsnegrid.report import figures
+from tsnegrid.report.encode import MapCells, NamedFigure, encode_figures
+from tsnegrid.results import Artifact, Embedding, GridAssignment, ImageSet, Progress
+
+
+def draw_figures(
+    images: ImageSet,
+    features: NDArray[np.float64],
+    embedding: Embedding,
+    assignment: GridAssignment,
+    *,
+    threads: int,
+    progress: Progress | None = None,
+) -> tuple[Artifact, ...]:
+    """Draw every figure of the notebook and the quality page, and make the map's files.
+
+    Parameters
+    ----------
+    images : the laid-out images, (n, h, w[, 3]) pixels.
+    features : (n, d) the features the quality figures measure seams in.
+    embedding : (n, 2) t-SNE points in the unit square.
+    assignment : the cell of every image.
+    threads : encoding threads; the bytes are the same for any count.
+    progress : called with the fraction done.
+    """
+    pts, labels, names = embedding.points, images.labels, images.class_names
+    nodes, rows, cols = assignment.node_of_point, assignment.rows, assignment.cols
+    mosaic = figures.compose_mosaic(images.pixels, nodes, rows, cols)
+    figs = (
+        NamedFigure("samples", figures.plot_samples(images.pixels, labels, names)),
+        NamedFigure("scatter", figures.plot_scatter(pts, labels, names)),
+        NamedFigure("overlay", figures.plot_overlay(pts, images.pixels)),
+        NamedFigure("grid", figures.plot_grid(rows, cols)),
+        NamedFigure("arrows", figures.plot_arrows(pts, nodes, rows, cols, labels, len(names))),
+        NamedFigure("map", figures.mosaic_preview(mosaic)),
+        NamedFigure("displacement", plot_displacement_map(pts, nodes, rows, cols)),
+        NamedFigure("seams", plot_seams(features, nodes, rows, cols)),
+    )
+    cells = MapCells(images.names, labels, names, nodes, rows, cols)
+    return encode_figures(figs, mosaic, cells, threads=threads, progress=progress)
