@@ -76,6 +76,7 @@ def test_interrupt_exits_130(capsys, monkeypatch):
     assert "interrupted" in err
 
 
+@pytest.mark.slow
 def test_an_image_folder_end_to_end(tmp_path):
     rng = np.random.default_rng(0)
     for cls, colour in (("red", (220, 30, 30)), ("blue", (30, 30, 220))):

@@ -57,6 +57,7 @@ def _report_files(out):
     return files
 
 
+@pytest.mark.slow
 def test_same_config_and_seed_give_the_same_report(tmp_path, monkeypatch):
     monkeypatch.setenv("SOURCE_DATE_EPOCH", "1700000000")
     config = small_config(tmp_path / "docs", n_images=80)
@@ -69,6 +70,7 @@ def test_same_config_and_seed_give_the_same_report(tmp_path, monkeypatch):
     assert [name for name in before if before[name] != after[name]] == []
 
 
+@pytest.mark.slow
 def test_the_thread_count_changes_no_result(tmp_path):
     from tsnegrid.pipeline import run
     from tsnegrid.quality.assess import quality_json
@@ -81,6 +83,7 @@ def test_the_thread_count_changes_no_result(tmp_path):
     assert one.figures == two.figures  # every figure, the map and its tiles, byte for byte
 
 
+@pytest.mark.slow
 def test_numba_starts_on_a_thread_that_never_outlives_the_run_nor_fails_it(tmp_path, monkeypatch):
     import threading
 
@@ -102,6 +105,7 @@ def test_numba_starts_on_a_thread_that_never_outlives_the_run_nor_fails_it(tmp_p
     real_warm_up()  # and the real one runs on its own
 
 
+@pytest.mark.slow
 def test_on_a_busy_machine_tsne_takes_fewer_threads_and_says_so(tmp_path, monkeypatch):
     from tsnegrid import pipeline
     from tsnegrid.embed import tsne as embedding
@@ -148,6 +152,7 @@ _DEGENERATE = {
 }
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("case", sorted(_DEGENERATE))
 @pytest.mark.parametrize("one_row", [False, True])
 def test_degenerate_collections_still_make_a_report(tmp_path, case, one_row):

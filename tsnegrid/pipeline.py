@@ -7,6 +7,7 @@ It writes nothing but the cache: the report is written by :func:`tsnegrid.report
 from __future__ import annotations
 
 import resource
+import subprocess
 import threading
 import time
 from collections.abc import Callable, Iterator
@@ -115,23 +116,43 @@ def run(
     ``on_note`` hears about adjustments that change how long the run takes but not what it
     makes (t-SNE on fewer threads).
     """
-    # numba starts on a thread while the images are read (see knn.warm_up); waited for at the
-    # end, so no thread outlives the run.
-    warm = threading.Thread(target=_warm_up, name="tsnegrid-numba", daemon=True)
+    # numba starts on a thread while the images are read (see _warm_up); waited for at the end,
+    # so no thread outlives the run.
+    compiling: list[subprocess.Popen[bytes]] = []
+    warm = threading.Thread(target=_warm_up, args=(on_note, compiling), name="tsnegrid-numba")
     warm.start()
     try:
         with single_thread_blas():
             return _run(config, on_stage, on_progress, on_note)
     finally:
         warm.join()
+        for process in compiling:  # it only fills numba's cache: nothing is lost
+            process.kill()
+            process.wait()
 
 
-def _warm_up() -> None:
+def _warm_up(
+    on_note: Callable[[str], None] | None, compiling: list[subprocess.Popen[bytes]]
+) -> None:
+    """Start numba early. In a fresh environment, where numba compiles every kernel once, say
+    so and compile the last stages' kernels in a second process meanwhile (see
+    :mod:`tsnegrid.runtime.kernels`)."""
     from tsnegrid.embed.knn import warm_up
+    from tsnegrid.runtime.kernels import start_background_compile, uncompiled
 
-    # Only an early start: the neighbour stage reports any real failure.
-    with suppress(Exception):
+    with suppress(Exception):  # only an early start: the stages report any real failure
+        if uncompiled():
+            if on_note is not None:
+                on_note(FIRST_RUN_NOTE)
+            process = start_background_compile()
+            compiling.extend([] if process is None else [process])
         warm_up()
+
+
+FIRST_RUN_NOTE = (
+    "first run in this environment: numba compiles tsnegrid's kernels once (about 20 s on two "
+    "cores, in two processes); later runs load them in milliseconds"
+)
 
 
 def _run(

@@ -16,11 +16,11 @@ import pytest
 import sklearn.datasets
 
 from tsnegrid.data import datasets
-from tsnegrid.data.datasets import DATASETS, FASHION_CLASSES, load_dataset
-from tsnegrid.results import ImageSet
+from tsnegrid.data.datasets import FASHION_CLASSES, load_dataset
+from tsnegrid.data.idx import IDX_NAMES
 from tsnegrid.data.sample import fingerprint, sample_images
 from tsnegrid.errors import InputError, UsageError
-from tsnegrid.data.idx import IDX_NAMES
+from tsnegrid.results import ImageSet
 
 SYSTEM_FASHION = Path("/usr/share/datasets/fashion-mnist")
 
@@ -52,10 +52,6 @@ def tiny_set(n: int = 10) -> ImageSet:
         names=tuple(f"x/{i}" for i in range(n)),
         source="test",
     )
-
-
-def test_datasets_tuple() -> None:
-    assert DATASETS == ("digits", "mnist", "fashion-mnist")
 
 
 def test_digits() -> None:

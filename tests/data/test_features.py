@@ -93,6 +93,7 @@ def _generate(tmp_path, *args):
     )
 
 
+@pytest.mark.slow
 def test_features_decide_the_layout(tmp_path):
     names = _folder(tmp_path)
     # two tight groups in feature space, whatever the (random) pixels say
@@ -110,6 +111,7 @@ def test_features_decide_the_layout(tmp_path):
     assert "precomputed ones read from" in (tmp_path / "out" / "data.md").read_text()
 
 
+@pytest.mark.slow
 def test_nan_features_are_an_input_error_on_the_command_line(tmp_path):
     names = _folder(tmp_path, n=4)
     feats = np.ones((len(names), 3))

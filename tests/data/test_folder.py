@@ -10,7 +10,6 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from tsnegrid.data.folder import IMAGE_SUFFIXES
 from tsnegrid.data import load_image_folder
 from tsnegrid.errors import InputError, UsageError
 
@@ -55,10 +54,6 @@ def half_alpha(mode: str, opaque: int | tuple[int, ...]) -> Image.Image:
 def assert_left_white_right(pixels: np.ndarray, colour: tuple[int, int, int]) -> None:
     assert (pixels[:, :4] == WHITE).all()
     assert (pixels[:, 4:] == colour).all()
-
-
-def test_suffixes() -> None:
-    assert {".png", ".jpg", ".jpeg", ".gif", ".bmp", ".webp", ".tif", ".tiff"} == IMAGE_SUFFIXES
 
 
 def test_mode_l(tmp_path: Path) -> None:

@@ -9,8 +9,14 @@ from pathlib import Path
 import numpy as np
 import pytest
 
+from tsnegrid.data.idx import (
+    IDX_NAMES,
+    find_idx_files,
+    read_idx_images,
+    read_idx_labels,
+    read_idx_pair,
+)
 from tsnegrid.errors import InputError
-from tsnegrid.data.idx import IDX_NAMES, find_idx_files, read_idx_images, read_idx_labels, read_idx_pair
 
 
 def idx_bytes(values: np.ndarray, magic: int) -> bytes:

@@ -11,14 +11,6 @@ from tsnegrid.embed.neighbours import feature_neighbours
 from tsnegrid.embed.pca import reduce_pca
 
 
-def exact_forces(y):
-    """Repulsion ``sum_j q_ij^2 (y_i - y_j)`` and ``sum_j q_ij`` by the n x n matrix."""
-    d = y[:, None, :] - y[None, :, :]
-    q = 1.0 / (1.0 + (d**2).sum(-1))
-    np.fill_diagonal(q, 0.0)
-    return ((q**2)[:, :, None] * d).sum(1), q.sum(1)
-
-
 def forces(y, theta, ptr=None, cols=None, vals=None):
     n = len(y)
     if ptr is None:
@@ -68,56 +60,6 @@ def test_affinities_are_symmetric_sum_to_one_and_reach_the_perplexity(digits):
     np.testing.assert_allclose(np.exp(entropy), 30.0, rtol=1e-6)
 
 
-@pytest.mark.parametrize("kind", ["gaussian", "clusters", "duplicates", "line"])
-def test_quadtree_partitions_the_points_into_nested_cells(kind):
-    rng = np.random.default_rng(1)
-    y = rng.normal(size=(700, 2)) * 30
-    if kind == "clusters":
-        y = rng.normal(size=(700, 2)) * 1e-3 + rng.integers(0, 4, size=(700, 1)) * 50.0
-    elif kind == "duplicates":
-        y[350:] = y[:350]
-        y[10:40] = y[5]
-    elif kind == "line":
-        y[:, 1] = 3.0
-    order, start, end, com, width, child, nchild, n_nodes = quadtree.build_tree(y)
-    assert sorted(order) == list(range(len(y)))
-    assert (start[0], end[0]) == (0, len(y))
-    lo = y.min(axis=0)
-    for v in range(n_nodes):
-        members = y[order[start[v] : end[v]]]
-        np.testing.assert_allclose(com[v], members.mean(axis=0), atol=1e-9 * max(1, width[0]))
-        if nchild[v] == 0:  # a leaf is one point or points at one place
-            assert end[v] - start[v] == 1 or np.ptp(members, axis=0).max() <= width[0] * 2**-20
-            continue
-        assert nchild[v] >= 2  # chains of single children are collapsed
-        kids = range(child[v], child[v] + nchild[v])
-        assert [start[c] for c in kids] == [start[v], *[end[c] for c in kids][:-1]]
-        assert end[child[v] + nchild[v] - 1] == end[v]
-        for c in kids:  # each child lies in one cell of its size on the root's lattice
-            assert width[c] < width[v]
-            cells = np.floor((y[order[start[c] : end[c]]] - lo) / width[c] * (1 - 1e-12))
-            assert len(np.unique(cells, axis=0)) == 1
-    groups = quadtree.groups_of(quadtree.build_tree(y), 16)
-    covered = np.concatenate([order[start[g] : end[g]] for g in groups])
-    assert sorted(covered) == list(range(len(y)))
-
-
-@pytest.mark.parametrize("kind", ["gaussian", "duplicates"])
-def test_forces_are_exact_at_theta_zero_and_close_at_the_default(kind):
-    rng = np.random.default_rng(2)
-    y = rng.normal(size=(500, 2)) * 10
-    if kind == "duplicates":
-        y[250:] = y[:250]
-    repel, sum_q = exact_forces(y)
-    _, r0, s0 = forces(y, 0.0)
-    np.testing.assert_allclose(r0, repel, rtol=1e-9, atol=1e-12)
-    np.testing.assert_allclose(s0, sum_q, rtol=1e-9)
-    _, r, s = forces(y, 0.5)
-    z, z_exact = s.sum(), sum_q.sum()
-    assert abs(z / z_exact - 1) < 1e-2
-    assert np.linalg.norm(r / z - repel / z_exact) < 2e-2 * np.linalg.norm(repel / z_exact)
-
-
 def test_attraction_follows_the_affinities(digits):
     _, _, nb = digits
     ptr, cols, vals = bhtsne.joint_affinities(nb.indices, nb.distances, 30.0)
@@ -151,6 +93,7 @@ def embed(digits, threads=1, schedule=None):
     )
 
 
+@pytest.mark.slow
 def test_the_result_does_not_depend_on_the_thread_count(digits):
     one = embed(digits, threads=1)
     np.testing.assert_array_equal(one, embed(digits, threads=2))
@@ -164,6 +107,7 @@ def test_attraction_ranges_cover_every_point_once(threads):
     assert np.all(np.diff(bounds) >= 0)
 
 
+@pytest.mark.slow
 def test_embedding_is_as_good_as_openTSNEs(digits):
     from openTSNE import TSNE
     from openTSNE.affinity import MultiscaleMixture

@@ -66,6 +66,7 @@ def digits_embedding(request):
     return feats, digits.target[idx], emb, request.param
 
 
+@pytest.mark.slow
 def test_tsne_of_digits_keeps_classes_apart(digits_embedding):
     _, labels, emb, _ = digits_embedding
     assert emb.points.shape == (600, 2)
@@ -75,6 +76,7 @@ def test_tsne_of_digits_keeps_classes_apart(digits_embedding):
     assert knn.score(emb.points[1::2], labels[1::2]) > 0.9
 
 
+@pytest.mark.slow
 def test_tsne_is_deterministic_for_a_seed_whatever_the_threads(digits_embedding):
     feats, _, emb, engine = digits_embedding
     again = embed_tsne(feats, perplexity=30, seed=777, max_iter=500, engine=engine, threads=2)

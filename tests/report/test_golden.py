@@ -58,6 +58,7 @@ def _fixed_run() -> RunResult:
             StageTime("load", 0.5, "computed", 0.5, 100.0),
             StageTime("tsne", 2.0, "loaded", 30.0, 120.0),
             StageTime("assignment", 0.25, "computed", 0.25, 130.0),
+            StageTime("pca", 0.001, "computed", 0.001, 130.0),  # a share that rounds to 0
         ),
     )
 
@@ -105,3 +106,9 @@ def test_names_from_users_are_escaped_on_every_page(pages):
         for raw in ("<wolves>", "*star*", "[x]", "birds|fish", "# broken"):
             assert raw not in page, (path, raw)
     assert "dogs &#38; &#60;wolves&#62;" in pages["data.md"]
+
+
+def test_no_page_has_an_empty_code_span(pages):
+    """An empty inline code span renders as two stray backticks (issue 17)."""
+    for stem, page in pages.items():
+        assert "``" not in page.replace("```", ""), stem

@@ -1,12 +1,10 @@
 import json
 import re
-from pathlib import Path
 
 import numpy as np
 import pytest
 
 from tests.reportkit import build_report, mkdocs_build, small_config
-from tsnegrid.errors import OutputError
 from tsnegrid.report.pages import PAGES, md_escape
 
 
@@ -17,6 +15,7 @@ def report(tmp_path_factory):
     return out, result
 
 
+@pytest.mark.slow
 def test_every_page_figure_and_data_file_is_written(report):
     out, _ = report
     for stem, _title in PAGES:
@@ -37,6 +36,7 @@ def test_every_page_figure_and_data_file_is_written(report):
         assert (out / name).is_file()
 
 
+@pytest.mark.slow
 def test_layout_csv_has_one_row_per_image_with_its_cell(report):
     out, result = report
     lines = (out / "layout.csv").read_text().splitlines()
@@ -52,6 +52,7 @@ def test_layout_csv_has_one_row_per_image_with_its_cell(report):
     assert len(cells) == 150
 
 
+@pytest.mark.slow
 def test_timings_and_manifest_carry_schemas_and_hashes(report):
     out, result = report
     timings = json.loads((out / "timings.json").read_text())
@@ -73,6 +74,7 @@ def test_timings_and_manifest_carry_schemas_and_hashes(report):
     assert listed["timings.json"]["sha256"] is None
 
 
+@pytest.mark.slow
 def test_pages_show_the_run(report):
     out, result = report
     index = (out / "index.md").read_text()
@@ -84,6 +86,7 @@ def test_pages_show_the_run(report):
     assert "python generate.py --n 150" in (out / "run.md").read_text()
 
 
+@pytest.mark.slow
 def test_figures_are_opaque_and_within_the_size_budget(report):
     from PIL import Image
 
@@ -94,6 +97,7 @@ def test_figures_are_opaque_and_within_the_size_budget(report):
             assert img.mode in ("P", "L", "RGB"), (png.name, img.mode)
 
 
+@pytest.mark.slow
 def test_mkdocs_build_strict_passes(report, tmp_path):
     out, _ = report
     done = mkdocs_build(out, tmp_path / "site")
@@ -121,67 +125,22 @@ def test_md_escape_neutralises_markup():
     assert "&#60;script&#62;" in escaped
 
 
-def test_a_failed_write_leaves_the_previous_report(report, tmp_path, monkeypatch):
-    _, result = report
-    target = tmp_path / "docs"
-    from tsnegrid.report import writer as report_mod
-    from tsnegrid.report.context import report_context
+def test_a_templates_folder_overrides_pages_by_name(tmp_path):
+    from tsnegrid.report.pages import render_pages, shipped_templates
 
-    report_mod.write_docs(
-        result, report_context(result, command=["tsnegrid"], where=Path.cwd()), target
-    )
-    before = {p.relative_to(target): p.read_bytes() for p in target.rglob("*") if p.is_file()}
-
-    def boom(staging, out):
-        raise OSError("disk full")
-
-    monkeypatch.setattr(report_mod, "_swap_in", boom)
-    with pytest.raises(OSError, match="disk full"):
-        report_mod.write_docs(
-            result, report_context(result, command=["tsnegrid"], where=Path.cwd()), target
-        )
-    after = {p.relative_to(target): p.read_bytes() for p in target.rglob("*") if p.is_file()}
-    assert after == before
-    assert [p.name for p in tmp_path.iterdir()] == ["docs"]  # no staging folder left
+    context = {"value": 1}
+    (tmp_path / "grid.md.j2").write_text("# My grid {{ value }}\n")
+    for stem in ("index", "data", "embedding", "assignment", "map", "quality", "timings", "run"):
+        (tmp_path / f"{stem}.md.j2").write_text(f"{stem} {{{{ page_title }}}}\n")
+    pages = {a.path: a.data.decode() for a in render_pages(context, {}, templates=tmp_path)}
+    assert pages["grid.md"] == "# My grid 1\n"
+    assert pages["run.md"] == "run Run details\n"
+    assert (shipped_templates() / "grid.md.j2").is_file()
 
 
-def test_refuses_to_replace_a_folder_that_is_not_a_report(report, tmp_path):
-    _, result = report
-    from tsnegrid.report.context import report_context
-    from tsnegrid.report.writer import write_docs
+def test_a_missing_templates_folder_is_a_usage_error(tmp_path):
+    from tsnegrid.errors import UsageError
+    from tsnegrid.report.pages import environment
 
-    precious = tmp_path / "mine"
-    precious.mkdir()
-    (precious / "thesis.tex").write_text("x")
-    with pytest.raises(OutputError, match="not a tsnegrid report"):
-        write_docs(result, report_context(result, command=["tsnegrid"], where=Path.cwd()), precious)
-    assert (precious / "thesis.tex").read_text() == "x"
-    a_file = tmp_path / "file"
-    a_file.write_text("x")
-    with pytest.raises(OutputError, match="is a file, not a folder"):
-        write_docs(result, report_context(result, command=["tsnegrid"], where=Path.cwd()), a_file)
-
-
-def test_ci_summary_reads_the_report(report, capsys, tmp_path):
-    from tsnegrid.report.summary import main
-
-    out, _ = report
-    assert main([str(out)]) == 0
-    text = capsys.readouterr().out
-    assert "| Images | 150 of 1,797 |" in text
-    assert "(proven optimal)" in text
-    assert "| **total** |" in text
-    assert main([str(tmp_path)]) == 3
-    assert "is not a readable report" in capsys.readouterr().err
-
-
-def test_a_photo_like_page_figure_too_big_for_png_becomes_jpeg():
-    from tsnegrid.report.encode import PAGE_FIGURE_BYTES, figure_artifact, figure_png
-
-    noise = np.random.default_rng(0).integers(0, 255, (1200, 1200), dtype=np.uint8)
-    big = figure_artifact("map", noise)
-    assert big.path.startswith("img/map-") and big.path.endswith(".jpg")
-    assert len(figure_png(noise)) > PAGE_FIGURE_BYTES
-    assert len(big.data) < len(figure_png(noise))
-    small = figure_artifact("map", np.zeros((100, 100), dtype=np.uint8))
-    assert small.path.endswith(".png")
+    with pytest.raises(UsageError, match=r"--templates .*not a folder"):
+        environment(tmp_path / "nope")

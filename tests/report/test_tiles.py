@@ -191,24 +191,3 @@ def test_map_artifacts_and_viewer_assets_hold_the_tiles_layout_and_the_viewer(bl
     assets = sum(len(data) for path, data in files.items() if path.startswith("assets/"))
     assert assets < 400_000
     assert not any(path.endswith(".md") for path in files)  # a page MkDocs would miss in nav
-
-
-def test_encode_figures_gives_the_same_files_on_any_thread_count_and_reports_progress(blobs):
-    from tsnegrid.report.encode import MapCells, NamedFigure, encode_figures, map_artifacts
-    from tsnegrid.report.figures import plot_grid
-
-    rows, cols = 6, 7
-    node_of_point = np.random.default_rng(1).permutation(rows * cols)[: len(blobs.names)]
-    mosaic = compose_mosaic(blobs.pixels, node_of_point, rows, cols)
-    cells = MapCells(blobs.names, blobs.labels, blobs.class_names, node_of_point, rows, cols)
-
-    def figures() -> list[NamedFigure]:  # fresh ones: a drawn figure keeps its layout
-        return [NamedFigure("grid", plot_grid(rows, cols)), NamedFigure("map", mosaic)]
-
-    seen: list[float] = []
-    one = encode_figures(figures(), mosaic, cells, threads=1, progress=seen.append)
-    two = encode_figures(figures(), mosaic, cells, threads=2)
-    assert one == two
-    assert [a.path.split("-")[0] for a in one[:2]] == ["img/grid", "img/map"]
-    assert list(one[2:]) == map_artifacts(mosaic, cells)
-    assert seen == sorted(seen) and seen[-1] == 1.0 and len(seen) >= 3

@@ -115,6 +115,7 @@ def test_editing_any_module_in_the_closure_changes_the_key(tmp_path):
     assert key["numpy"] == np.__version__
 
 
+@pytest.mark.slow
 def test_every_third_party_import_of_the_package_maps_to_an_installed_distribution():
     from importlib import metadata
 
@@ -132,6 +133,7 @@ def test_every_third_party_import_of_the_package_maps_to_an_installed_distributi
         }, package
 
 
+@pytest.mark.slow
 def test_a_rerun_reuses_stages_whose_inputs_did_not_change(tmp_path):
     cache = tmp_path / "cache"
     first = run(small_config(tmp_path / "out", n_images=60, cache_dir=cache))
@@ -164,3 +166,16 @@ def test_an_unwritable_cache_costs_time_not_the_run(tmp_path):
     value, outcome = cached(policy, "s", {}, lambda: np.ones(2), np.ndarray, _clock())
     assert outcome.status == "computed"
     assert value.tolist() == [1.0, 1.0]
+
+
+def test_a_full_cache_disk_costs_time_not_the_run(tmp_path, monkeypatch):
+    import errno
+
+    def full(*args, **kwargs):
+        raise OSError(errno.ENOSPC, "No space left on device")
+
+    monkeypatch.setattr(np, "savez", full)
+    policy = CachePolicy(root=tmp_path / "cache")
+    value, outcome = cached(policy, "s", {}, lambda: np.ones(2), np.ndarray, _clock())
+    assert (outcome.status, value.tolist()) == ("computed", [1.0, 1.0])
+    assert list((tmp_path / "cache").iterdir()) == []  # no half-written entry

@@ -67,14 +67,6 @@ def test_busy_cores_is_none_where_it_cannot_be_read() -> None:
     assert busy_cores([5], read=lambda: {0: (0, 1)}, seconds=0) is None
 
 
-def test_busy_cores_reads_this_machine() -> None:
-    from tsnegrid.runtime.workers import allowed_cpus, busy_cores
-
-    cpus = allowed_cpus()
-    busy = busy_cores(cpus)
-    assert cpus and (busy is None or 0.0 <= busy <= len(cpus))
-
-
 @pytest.mark.parametrize(
     ("threads", "cpus", "busy", "expected"),
     [

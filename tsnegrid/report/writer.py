@@ -7,6 +7,7 @@ failed or interrupted run leaves the previous report exactly as it was.
 
 from __future__ import annotations
 
+import errno
 import os
 import shutil
 import tempfile
@@ -40,9 +41,29 @@ def write_docs(
             target.parent.mkdir(parents=True, exist_ok=True)
             target.write_bytes(artifact.data)
         _swap_in(staging, out)
+    except OSError as exc:
+        if exc.errno in _DISK_FULL:
+            raise OutputError(_disk_full_message(out, files)) from exc
+        raise
     finally:
         shutil.rmtree(staging, ignore_errors=True)
     return files
+
+
+#: "No space left on device" and "disk quota exceeded": the user's to fix, not a bug.
+_DISK_FULL = frozenset({errno.ENOSPC, errno.EDQUOT})
+
+
+def _disk_full_message(out: Path, files: list[Artifact]) -> str:
+    need = sum(len(a.data) for a in files)
+    try:
+        free = f", {shutil.disk_usage(out.parent).free / 2**20:,.1f} MiB free"
+    except OSError:
+        free = ""
+    return (
+        f"--out {out}: the disk is full: the report needs {need / 2**20:,.1f} MiB{free}; free "
+        "some space or choose another --out (the previous report is unchanged)"
+    )
 
 
 def _recover_interrupted(out: Path) -> None:

@@ -1,0 +1,44 @@
+"""Tests of the layout quality metrics: DPQ, neighbourhood preservation, displacement, coherence."""
+
+from __future__ import annotations
+
+import numpy as np
+
+from tsnegrid.quality.metrics import (
+    evaluate_layout,
+)
+
+
+def test_shared_feature_candidates_give_the_same_scores():
+    from tsnegrid.quality.metrics import layout_ks, nearest_candidates
+
+    rng = np.random.default_rng(5)
+    feats = rng.normal(size=(60, 8))
+    points = rng.random((60, 2))
+    nodes = rng.permutation(64)[:60]
+    alone = evaluate_layout(feats, points, nodes, None, 8, 8, seed=0)
+    cand = nearest_candidates(feats, max(layout_ks(60)))
+    shared = evaluate_layout(feats, points, nodes, None, 8, 8, seed=0, feature_candidates=cand)
+    np.testing.assert_array_equal(alone.np_grid, shared.np_grid)
+    assert alone.np_embedding is not None and shared.np_embedding is not None
+    np.testing.assert_array_equal(alone.np_embedding, shared.np_embedding)
+
+
+def test_quality_stage_reports_progress_in_five_steps():
+    from tsnegrid.quality.assess import assess_quality
+
+    rng = np.random.default_rng(2)
+    feats = rng.normal(size=(30, 4))
+    seen: list[float] = []
+    report = assess_quality(
+        feats,
+        rng.random((30, 2)),
+        rng.permutation(36)[:30],
+        np.zeros(30, dtype=np.int64),
+        6,
+        6,
+        seed=0,
+        progress=seen.append,
+    )
+    assert seen == [0.2, 0.4, 0.6, 0.8, 1.0]
+    assert [s.name for s in report.layouts] == ["t-SNE + LAP", "random", "sorted"]

@@ -1,0 +1,114 @@
+"""numba's compiled kernels: whether they are cached yet, and compiling them ahead in parallel.
+
+The first run in a fresh environment compiles every kernel (about 20 s on two idle cores; later
+runs load them from numba's cache in milliseconds). :func:`uncompiled` tells whether that is
+about to happen, so the command can say so, and :func:`start_background_compile` compiles the
+kernels of the *last* stages (quality, assignment, t-SNE) in a second process while the run
+itself compiles from the first stage on: the two meet in the middle and write the same cache.
+
+``python -m tsnegrid.runtime.kernels`` is that second process; run by hand, it compiles every
+kernel ahead (for an image or a CI cache).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import os
+import re
+import subprocess
+import sys
+from pathlib import Path
+
+import numpy as np
+
+PACKAGE_ROOT = Path(__file__).resolve().parents[1]
+
+
+def kernel_modules(root: Path = PACKAGE_ROOT) -> list[Path]:
+    """The source files of ours that define cached numba kernels (``@nb.njit(cache=True)``)."""
+    return sorted(p for p in root.rglob("*.py") if _KERNEL.search(p.read_text(encoding="utf-8")))
+
+
+_KERNEL = re.compile(r"^@[\w.]*jit\([^)]*cache=True", re.M)
+
+
+def uncompiled(modules: list[Path] | None = None) -> list[Path]:
+    """The kernel files for which numba's cache holds no index yet: a fresh environment.
+
+    It looks where numba writes (``__pycache__`` beside the file, or ``NUMBA_CACHE_DIR``)
+    without importing anything, so it costs a few milliseconds.
+    """
+    custom = os.environ.get("NUMBA_CACHE_DIR")
+    missing = []
+    for path in kernel_modules() if modules is None else modules:
+        # numba's own naming (caching._CacheLocator.get_suitable_cache_subpath).
+        parent = str(path.resolve().parent)
+        sub = f"{Path(parent).name}_{hashlib.sha1(parent.encode()).hexdigest()}"
+        # NUMBA_CACHE_DIR replaces the other places; a read-only install uses the user's.
+        where = (
+            [Path(custom, sub)]
+            if custom
+            else [path.parent / "__pycache__", Path.home() / ".cache" / "numba" / sub]
+        )
+        if not any(any(folder.glob(f"{path.stem}.*.nbi")) for folder in where):
+            missing.append(path)
+    return missing
+
+
+def start_background_compile() -> subprocess.Popen[bytes] | None:
+    """Compile the kernels of the last stages in another process (None if it cannot start).
+
+    It only fills numba's cache; the run never waits for it and its result is not used.
+    """
+    try:
+        return subprocess.Popen(
+            [sys.executable, "-m", "tsnegrid.runtime.kernels", "--from-the-end"],
+            stdin=subprocess.DEVNULL,
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.DEVNULL,
+            env={**os.environ, "OMP_NUM_THREADS": "1", "OPENBLAS_NUM_THREADS": "1"},
+        )
+    except OSError:
+        return None
+
+
+def compile_all(*, from_the_end: bool = False) -> None:
+    """Call every kernel once on tiny inputs, so that numba compiles and caches it."""
+    steps = [_neighbours, _tsne, _assignment, _quality]
+    for step in reversed(steps) if from_the_end else steps:
+        step()
+
+
+def _neighbours() -> None:
+    from tsnegrid.embed.knn import warm_up
+
+    warm_up()
+
+
+def _tsne() -> None:
+    from tsnegrid.embed import bhtsne, feature_neighbours
+
+    x = np.random.default_rng(0).random((40, 3))
+    near = feature_neighbours(x, 9, threads=1)
+    init = bhtsne.initial_layout(x, seed=0)
+    bhtsne.tsne(near.indices, near.distances, init, perplexity=3.0,
+                schedule=bhtsne.Schedule(early_iter=1, late_iter=1), threads=1)  # fmt: skip
+
+
+def _assignment() -> None:
+    from tsnegrid.assign import assign_to_grid
+
+    assign_to_grid(np.random.default_rng(0).random((40, 2)), 7, 7)
+
+
+def _quality() -> None:
+    from tsnegrid.quality import assess_quality
+
+    rng = np.random.default_rng(0)
+    nodes = rng.permutation(49)[:40]
+    labels = np.repeat(np.arange(4), 10).astype(np.int64)
+    assess_quality(rng.random((40, 5)), rng.random((40, 2)), nodes, labels, 7, 7, seed=0)
+
+
+if __name__ == "__main__":
+    compile_all(from_the_end="--from-the-end" in sys.argv[1:])
