@@ -1,7 +1,7 @@
 import numpy as np
 import pytest
 
-from tsnegrid.report.figures import compose_mosaic
+from tsnegrid.report.mosaic import compose_mosaic
 
 
 def test_a_photo_like_page_figure_too_big_for_png_becomes_jpeg():

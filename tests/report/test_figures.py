@@ -1,5 +1,4 @@
 import numpy as np
-import pytest
 from matplotlib.collections import PathCollection
 from matplotlib.quiver import Quiver
 
@@ -76,34 +75,6 @@ def test_arrows_go_from_point_to_assigned_node_coloured_by_class():
     np.testing.assert_allclose(np.column_stack([q.X, q.Y]), pts)
     np.testing.assert_allclose(np.column_stack([q.U, q.V]), [[0.9, 0.8], [-0.9, -0.8]])
     assert len(np.unique(q.get_facecolor(), axis=0)) == 2
-
-
-def test_mosaic_puts_each_image_in_its_cell_row_zero_at_the_bottom():
-    pixels = np.arange(1, 4, dtype=np.uint8)[:, None, None] * np.ones((3, 2, 3), np.uint8)
-    node_of_point = np.array([0, 5, 3])  # (0,0), (1,2), (1,0) on a 2x3 grid
-    mosaic = figures.compose_mosaic(pixels, node_of_point, 2, 3)
-    assert mosaic.shape == (4, 9)
-    assert np.all(mosaic[2:4, 0:3] == 1)  # row 0 is the bottom band
-    assert np.all(mosaic[0:2, 6:9] == 2)
-    assert np.all(mosaic[0:2, 0:3] == 3)
-    assert np.all(mosaic[2:4, 3:9] == 0)  # empty cells stay black
-
-
-def test_mosaic_of_colour_images_keeps_channels():
-    pixels = np.zeros((2, 3, 3, 3), dtype=np.uint8)
-    pixels[1, ..., 0] = 255
-    mosaic = figures.compose_mosaic(pixels, np.array([1, 0]), 1, 2)
-    assert mosaic.shape == (3, 6, 3)
-    assert np.all(mosaic[:, :3, 0] == 255)
-    assert np.all(mosaic[:, 3:] == 0)
-
-
-@pytest.mark.parametrize(
-    ("shape", "expected"), [((40, 60), (800, 1200)), ((3000, 1500), (1200, 600))]
-)
-def test_mosaic_preview_scales_by_whole_factors_or_down(shape, expected):
-    preview = figures.mosaic_preview(np.zeros(shape, dtype=np.uint8), target_px=1200)
-    assert preview.shape == expected
 
 
 def test_samples_show_a_row_per_class(blobs):

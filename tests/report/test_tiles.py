@@ -8,7 +8,8 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from tsnegrid.report.figures import class_palette, compose_mosaic
+from tsnegrid.report.figures import class_palette
+from tsnegrid.report.mosaic import MapGeometry, compose_mosaic
 from tsnegrid.report.tiles import cell_layout_json, deep_zoom, level_size, max_level
 
 
@@ -127,7 +128,8 @@ def test_cell_layout_maps_a_pixel_of_the_mosaic_to_its_image():
     assert (layout["width"], layout["height"]) == (cols * w, rows * h)
     # Check against the mosaic itself: paint image i with value i + 1 and read pixels back.
     pixels = np.stack([np.full((h, w), i + 1, dtype=np.uint8) for i in range(len(names))])
-    mosaic = compose_mosaic(pixels, node_of_point, rows, cols)
+    plain = MapGeometry(scale=1, gutter=0, background=(0,))
+    mosaic = compose_mosaic(pixels, node_of_point, rows, cols, geometry=plain)
     for y in range(mosaic.shape[0]):
         for x in range(mosaic.shape[1]):
             value = int(mosaic[y, x])
@@ -168,9 +170,10 @@ def test_map_artifacts_and_viewer_assets_hold_the_tiles_layout_and_the_viewer(bl
         assert map_artifacts(mosaic, cells, pool=pool) == made  # same bytes on worker threads
     assert made[0].path.startswith("img/map-full-")
     files = {a.path: a.data for a in [*made, *viewer_assets()]}
-    assert 'Width="56" Height="48"' in files["tiles/map.dzi"].decode()
+    pitch = 8 * 3 + 2  # the blobs' 8 x 8 images scaled 3x, and the gutter
+    assert f'Width="{cols * pitch}" Height="{rows * pitch}"' in files["tiles/map.dzi"].decode()
     layout = json.loads(files["tiles/cells.json"])
-    assert (layout["rows"], layout["cols"], layout["cell_width"]) == (rows, cols, 8)
+    assert (layout["rows"], layout["cols"], layout["cell_width"]) == (rows, cols, pitch)
     assert layout["names"] == list(blobs.names)
     tiles = b"".join(data for path, data in files.items() if path.startswith("tiles/map"))
     assert layout["version"] == hashlib.sha256(tiles).hexdigest()[:12]

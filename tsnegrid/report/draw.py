@@ -12,6 +12,7 @@ from numpy.typing import NDArray
 from tsnegrid.quality.figures import plot_displacement_map, plot_seams
 from tsnegrid.report import figures
 from tsnegrid.report.encode import MapCells, NamedFigure, encode_figures
+from tsnegrid.report.mosaic import compose_mosaic, mosaic_preview
 from tsnegrid.results import Artifact, Embedding, GridAssignment, ImageSet, Progress
 
 
@@ -37,14 +38,14 @@ def draw_figures(
     """
     pts, labels, names = embedding.points, images.labels, images.class_names
     nodes, rows, cols = assignment.node_of_point, assignment.rows, assignment.cols
-    mosaic = figures.compose_mosaic(images.pixels, nodes, rows, cols)
+    mosaic = compose_mosaic(images.pixels, nodes, rows, cols)
     figs = (
         NamedFigure("samples", figures.plot_samples(images.pixels, labels, names)),
         NamedFigure("scatter", figures.plot_scatter(pts, labels, names)),
         NamedFigure("overlay", figures.plot_overlay(pts, images.pixels)),
         NamedFigure("grid", figures.plot_grid(rows, cols)),
         NamedFigure("arrows", figures.plot_arrows(pts, nodes, rows, cols, labels, len(names))),
-        NamedFigure("map", figures.mosaic_preview(mosaic)),
+        NamedFigure("map", mosaic_preview(mosaic)),
         NamedFigure("displacement", plot_displacement_map(pts, nodes, rows, cols)),
         NamedFigure("seams", plot_seams(features, nodes, rows, cols)),
     )

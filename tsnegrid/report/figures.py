@@ -165,37 +165,6 @@ def plot_arrows(
     return fig
 
 
-def compose_mosaic(
-    pixels: NDArray[np.uint8], node_of_point: NDArray[np.intp], rows: int, cols: int
-) -> NDArray[np.uint8]:
-    """Figure 5: the final map, every image in its cell, one image pixel per map pixel.
-
-    Empty cells stay black. Grid row 0 is at the bottom (see the module docstring).
-
-    Returns
-    -------
-    (rows*h, cols*w) uint8 for grayscale images, (rows*h, cols*w, 3) for colour.
-    """
-    h, w = pixels.shape[1:3]
-    cells = np.zeros((rows * cols, h, w, *pixels.shape[3:]), dtype=np.uint8)
-    cells[node_of_point] = pixels
-    grid = cells.reshape(rows, cols, h, w, *pixels.shape[3:])[::-1]
-    axes = (0, 2, 1, 3, *range(4, grid.ndim))
-    return np.ascontiguousarray(grid.transpose(axes)).reshape(rows * h, cols * w, *pixels.shape[3:])
-
-
-def mosaic_preview(mosaic: NDArray[np.uint8], *, target_px: int = 1200) -> NDArray[np.uint8]:
-    """The final map sized for the page: scaled by a whole factor up (crisp pixels) or down.
-
-    Returns the mosaic unchanged when its longer side is already near ``target_px``.
-    """
-    longest = max(mosaic.shape[:2])
-    if longest > target_px:
-        return downsample(mosaic, target_px)
-    factor = max(1, target_px // longest)
-    return np.repeat(np.repeat(mosaic, factor, axis=0), factor, axis=1)
-
-
 def plot_samples(
     pixels: NDArray[np.uint8],
     labels: NDArray[np.int64],

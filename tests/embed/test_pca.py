@@ -1,0 +1,79 @@
+import numpy as np
+import pytest
+from threadpoolctl import threadpool_limits
+
+from tsnegrid.embed import pca
+from tsnegrid.embed.pca import pixel_features, reduce_pca
+
+
+@pytest.mark.parametrize("shape", [(66, 3072), (40, 300), (299, 300)])
+def test_fewer_rows_than_features_give_scikit_learns_scores_from_the_small_side(shape, monkeypatch):
+    from sklearn.decomposition import PCA
+
+    x = (np.random.default_rng(7).random(shape) ** 3).astype(np.float32)
+    k = min(100, shape[0])
+    called = []
+    monkeypatch.setattr(pca, "_covariance", lambda *a: called.append(a))  # must not be used
+    ours = reduce_pca(x, n_components=100, seed=0)
+    assert ours.shape == (shape[0], k) and not called
+    theirs = PCA(n_components=k, svd_solver="covariance_eigh").fit_transform(x.astype(np.float64))
+    signs = np.sign(theirs[np.abs(theirs).argmax(axis=0), np.arange(k)])
+    # The centred rows have rank n - 1: with k = n the last component is rounding noise in both.
+    real = k - 1 if k == shape[0] else k
+    np.testing.assert_allclose(ours[:, :real], (theirs * signs)[:, :real], atol=1e-10)
+    if k > real:
+        assert np.abs(ours[:, real:]).max() < 1e-6
+
+
+def test_the_small_side_is_the_same_whatever_the_threads(monkeypatch):
+    monkeypatch.setattr(pca, "_PCA_BLOCK_ROWS", 64)  # several blocks of rows
+    x = np.random.default_rng(8).random((300, 400))
+    with threadpool_limits(limits=2, user_api="blas"):
+        one = reduce_pca(x, n_components=20, seed=0, threads=1)
+        two = reduce_pca(x, n_components=20, seed=0, threads=2)
+        three = reduce_pca(x, n_components=20, seed=0, threads=3)
+    np.testing.assert_array_equal(one, two)
+    np.testing.assert_array_equal(one, three)
+
+
+def test_pixel_features_flatten_and_scale():
+    pixels = np.array([[[0, 255], [51, 102]]], dtype=np.uint8)
+    feats = pixel_features(pixels)
+    assert feats.dtype == np.float32
+    np.testing.assert_allclose(feats, [[0.0, 1.0, 0.2, 0.4]], rtol=1e-6)
+
+
+def test_pca_caps_components_at_the_data_and_is_deterministic():
+    x = np.random.default_rng(0).random((20, 7))
+    a = reduce_pca(x, n_components=100, seed=1)
+    b = reduce_pca(x, n_components=100, seed=2)
+    assert a.shape == (20, 7)
+    np.testing.assert_allclose(a, b)
+    # components are ordered by variance
+    assert np.all(np.diff(a.var(axis=0)) <= 1e-12)
+
+
+def test_pca_gives_scikit_learns_covariance_eigh_scores():
+    from sklearn.decomposition import PCA
+
+    x = np.random.default_rng(3).random((300, 40)).astype(np.float32) ** 3
+    ours = reduce_pca(x, n_components=10, seed=0)
+    theirs = PCA(n_components=10, svd_solver="covariance_eigh").fit_transform(x.astype(np.float64))
+    signs = np.sign(theirs[np.abs(theirs).argmax(axis=0), np.arange(10)])
+    np.testing.assert_allclose(ours, theirs * signs, rtol=1e-10, atol=1e-12)
+    assert np.all(ours[np.abs(ours).argmax(axis=0), np.arange(10)] > 0)
+
+
+def test_pca_is_the_same_whatever_the_threads_of_ours_or_of_blas():
+    from threadpoolctl import threadpool_limits
+
+    # Big enough for OpenBLAS to use its threads (whose count changes its last bits), and more
+    # rows than one block.
+    x = np.random.default_rng(5).integers(0, 256, (9000, 300)).astype(np.float32) / 255
+    with threadpool_limits(limits=1, user_api="blas"):
+        one = reduce_pca(x, n_components=50, seed=0, threads=1)
+    with threadpool_limits(limits=2, user_api="blas"):
+        two = reduce_pca(x, n_components=50, seed=0, threads=2)
+        three = reduce_pca(x, n_components=50, seed=0, threads=3)
+    np.testing.assert_array_equal(one, two)
+    np.testing.assert_array_equal(one, three)
