@@ -118,6 +118,11 @@ def test_an_image_folder_end_to_end(tmp_path):
     data_page = (out / "data.md").read_text()
     assert "broken.png" in data_page
     assert "<red>" not in data_page
+    warnings = [line for line in done.stderr.splitlines() if "warning" in line]
+    assert warnings == [
+        f"tsnegrid: warning: 1 unreadable file skipped; the list is on the Data page "
+        f"({out}/data.md)"
+    ]
 
 
 def test_help_lists_every_flag(capsys):

@@ -75,6 +75,7 @@ def test_the_built_wheel_makes_a_report_outside_the_checkout(tmp_path):
     names = set(zipfile.ZipFile(wheel).namelist())
     assert "tsnegrid/report/templates/index.md.j2" in names
     assert "tsnegrid/report/static/map-viewer.js" in names
+    assert "tsnegrid/report/static/glightbox/glightbox.min.js" in names
     assert "tsnegrid/scaffold/workflow.yml" in names
     venv = tmp_path / "venv"
     subprocess.run([sys.executable, "-m", "venv", str(venv)], check=True)

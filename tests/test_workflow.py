@@ -16,6 +16,7 @@ def workflow():
     return yaml.safe_load(WORKFLOW.read_text())
 
 
+@pytest.mark.slow
 def test_the_workflow_matches_github_s_schema(tmp_path):
     exe = shutil.which("check-jsonschema")
     if exe is None:
@@ -61,3 +62,15 @@ def test_deploy_is_from_main_only_with_the_artifact_route(workflow):
     assert deploy["permissions"] == {"pages": "write", "id-token": "write"}
     assert deploy["steps"][0]["uses"].startswith("actions/deploy-pages@")
     assert "gh-pages" not in WORKFLOW.read_text()
+
+
+def test_a_pull_request_compares_its_report_with_the_published_one(workflow):
+    build = workflow["jobs"]["build"]
+    find = next(s for s in build["steps"] if s.get("id") == "baseline")
+    assert find["if"] == "github.event_name == 'pull_request'"
+    assert "repos/$REPOSITORY/pages" in find["run"]
+    assert find["env"]["GH_TOKEN"] == "${{ github.token }}"
+    generate = next(s for s in build["steps"] if "python generate.py" in s.get("run", ""))
+    assert generate["env"]["BASELINE"] == "${{ steps.baseline.outputs.url }}"
+    assert '${BASELINE:+--baseline "$BASELINE"}' in generate["run"]  # no baseline, no flag
+    assert build["permissions"] == {"contents": "read", "pages": "read"}

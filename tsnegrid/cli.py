@@ -16,6 +16,7 @@ import signal
 import sys
 import threading
 import traceback
+from collections.abc import Callable
 from pathlib import Path
 from types import FrameType
 from typing import TYPE_CHECKING, Any
@@ -29,21 +30,15 @@ from tsnegrid.config import (
     default,
     parse_grid,
 )
-from tsnegrid.errors import TsnegridError, UsageError
+from tsnegrid.errors import TsnegridError, UsageParser
 
 if TYPE_CHECKING:
-    from tsnegrid.results import StageTime
+    from tsnegrid.report.changes import Changes
+    from tsnegrid.results import RunResult, StageTime
 
 EXIT_INTERNAL = 1
 EXIT_INTERRUPTED = 130
 INTERRUPT_RETRY_SECONDS = 0.01
-
-
-class _Parser(argparse.ArgumentParser):
-    """argparse that raises instead of exiting, so every usage error gets one clear line."""
-
-    def error(self, message: str) -> None:  # type: ignore[override]
-        raise UsageError(f"{message} (see {self.prog} --help)")
 
 
 def program_name() -> str:
@@ -58,7 +53,7 @@ def program_name() -> str:
 
 def build_parser(prog: str | None = None) -> argparse.ArgumentParser:
     """The command line; every flag maps onto a :class:`~tsnegrid.config.Config` field."""
-    p = _Parser(
+    p = UsageParser(
         prog=prog or program_name(),
         description="Lay images out on a grid by similarity (PCA, t-SNE, exact linear "
         "assignment) and write the report as Markdown pages for MkDocs. "
@@ -151,6 +146,23 @@ def _algorithm_flags(g: argparse._ArgumentGroup) -> None:
         metavar="N",
         help="PCA dimensions (default: %(default)s)",
     )
+    _tsne_flags(g)
+    g.add_argument(
+        "--threads",
+        type=int,
+        default=default("threads"),
+        help="threads for every stage (default: %(default)s); the result is the same "
+        "for any count; t-SNE takes fewer when other processes keep CPUs busy",
+    )
+    g.add_argument(
+        "--solver",
+        choices=choices(SolverName),
+        default=default("solver"),
+        help="assignment solver: auto (ours, exact and fast), scipy, lapjv (default: %(default)s)",
+    )
+
+
+def _tsne_flags(g: argparse._ArgumentGroup) -> None:
     g.add_argument(
         "--perplexity",
         type=float,
@@ -171,19 +183,6 @@ def _algorithm_flags(g: argparse._ArgumentGroup) -> None:
         help="t-SNE engine: tsnegrid (ours, the fastest), opentsne (FFT above "
         "10,000 images) or sklearn (the notebook's); default: %(default)s",
     )
-    g.add_argument(
-        "--threads",
-        type=int,
-        default=default("threads"),
-        help="threads for every stage (default: %(default)s); the result is the same "
-        "for any count; t-SNE takes fewer when other processes keep CPUs busy",
-    )
-    g.add_argument(
-        "--solver",
-        choices=choices(SolverName),
-        default=default("solver"),
-        help="assignment solver: auto (ours, exact and fast), scipy, lapjv (default: %(default)s)",
-    )
 
 
 def _output_flags(g: argparse._ArgumentGroup) -> None:
@@ -200,6 +199,12 @@ def _output_flags(g: argparse._ArgumentGroup) -> None:
         metavar="DIR",
         help="a folder of page templates (*.md.j2) that replace the shipped ones "
         "of the same name, as MkDocs's custom_dir",
+    )
+    g.add_argument(
+        "--baseline",
+        metavar="DIR_OR_URL",
+        help="an earlier report (its folder, or its published site's URL) to compare this one "
+        "with on a Changes page; one that cannot be read is a note, not an error",
     )
     g.add_argument(
         "--cache-dir",
@@ -268,26 +273,61 @@ def generate(argv: list[str]) -> int:
     from tsnegrid.report import check_output, report_context, write_docs
 
     check_output(config.out)
-    bar = _ProgressBar() if sys.stderr.isatty() else None
-
-    def stage_done(timing: StageTime) -> None:
-        if bar is not None:
-            bar.clear()
-        say(_stage_line(timing))
-
-    def note(text: str) -> None:
-        if bar is not None:
-            bar.clear()
-        say(f"tsnegrid: note: {text}")
-
-    result = run(config, on_stage=stage_done, on_progress=bar.update if bar else None, on_note=note)
+    terminal = _Terminal()
+    result = run(
+        config, on_stage=terminal.stage_done, on_progress=terminal.progress, on_note=terminal.note
+    )
     context = report_context(result, command=[*prog.split(), *argv], where=Path.cwd())
-    files = write_docs(result, context, config.out, templates=config.templates)
+    changes = _compare(config, result, context, terminal.note)
+    context = {**context, "changes": changes.summary}
+    files = write_docs(result, context, config.out, templates=config.templates, changes=changes)
+    if result.images.skipped:
+        n = len(result.images.skipped)
+        say(
+            f"tsnegrid: warning: {n:,} unreadable file{'s' if n > 1 else ''} skipped; the list "
+            f"is on the Data page ({config.out / 'data.md'})"
+        )
     say(_done_line(len(files), config, result))
     return 0
 
 
-def _done_line(n_files: int, config: Config, result: Any) -> str:
+class _Terminal:
+    """Stage lines, notes and (on a terminal) a progress bar, on stderr."""
+
+    def __init__(self) -> None:
+        self.bar = _ProgressBar() if sys.stderr.isatty() else None
+        self.progress = None if self.bar is None else self.bar.update
+
+    def stage_done(self, timing: StageTime) -> None:
+        if self.bar is not None:
+            self.bar.clear()
+        say(_stage_line(timing))
+
+    def note(self, text: str) -> None:
+        if self.bar is not None:
+            self.bar.clear()
+        say(f"tsnegrid: note: {text}")
+
+
+def _compare(
+    config: Config, result: RunResult, context: dict[str, Any], note: Callable[[str], None]
+) -> Changes:
+    """The Changes page's data against ``--baseline`` (never fails: problems become notes)."""
+    from tsnegrid.report.baseline import snapshot
+    from tsnegrid.report.changes import compare_with_baseline
+    from tsnegrid.report.files import layout_csv, timings_json
+
+    current = snapshot(
+        context["manifest"], context["quality_json"], timings_json(result), layout_csv(result)
+    )
+    changes = compare_with_baseline(config.baseline, current)
+    if config.baseline is not None:
+        for text in changes.summary["notes"]:
+            note(text)
+    return changes
+
+
+def _done_line(n_files: int, config: Config, result: RunResult) -> str:
     a = result.assignment
     proven = " (proven optimal)" if a.optimal else ""
     serve = "; now run: mkdocs serve" if config.out == Path("docs") else ""

@@ -25,7 +25,7 @@ TsneEngine = Literal["tsnegrid", "opentsne", "sklearn"]
 #: With no --size, --grid, --n or --all, a large dataset is sampled down to this many images
 #: (the notebook's 50 x 50 run); a smaller one is used whole.
 DEFAULT_MAX_IMAGES = 2500
-_NOT_RESULT = frozenset({"out", "cache_dir", "force", "templates"})
+_NOT_RESULT = frozenset({"out", "cache_dir", "force", "templates", "baseline"})
 
 
 @dataclass(frozen=True)
@@ -83,6 +83,7 @@ class Config:
     cache_dir: Path | None = Path(".cache")
     force: bool = False
     templates: Path | None = None
+    baseline: str | None = None
 
     def __post_init__(self) -> None:
         _check_choice("dataset", self.dataset, choices(DatasetName))

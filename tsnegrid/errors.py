@@ -7,6 +7,8 @@ error's ``exit_code``; anything else is an internal error (exit 1, traceback wit
 
 from __future__ import annotations
 
+import argparse
+
 
 class TsnegridError(Exception):
     """Base class of the errors a user can fix; ``exit_code`` is what the CLI exits with."""
@@ -30,3 +32,11 @@ class OutputError(TsnegridError):
     """The output folder cannot be written (exit code 4)."""
 
     exit_code = 4
+
+
+class UsageParser(argparse.ArgumentParser):
+    """argparse that raises :class:`UsageError` instead of exiting, so that every usage error
+    gets one clear line (and its exit code) from the command's own handler."""
+
+    def error(self, message: str) -> None:  # type: ignore[override]
+        raise UsageError(f"{message} (see {self.prog} --help)")

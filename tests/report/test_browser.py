@@ -3,7 +3,9 @@
 Needs Debian's ``chromium`` (``apt-get install -y chromium``) and the ``playwright`` package
 (requirements-dev.txt); Playwright drives the system browser through ``executable_path``, so no
 browser is downloaded. The site is served under ``/tsnegrid-test/``, as GitHub Pages serves a
-project site under ``/REPO/``, so every absolute link would break.
+project site under ``/REPO/``, so every absolute link would break. Every test runs on the same
+report built twice, by MkDocs and by Zensical (when installed); a request to any host but the
+local server fails the test (it is aborted, so a test never waits on the network).
 """
 
 from __future__ import annotations
@@ -11,6 +13,8 @@ from __future__ import annotations
 import csv
 import os
 import re
+import subprocess
+import sys
 import threading
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -19,12 +23,13 @@ from functools import partial
 from http.server import SimpleHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from typing import Any
+from urllib.parse import urlsplit
 
 import numpy as np
 import pytest
 from PIL import Image
 
-from tests.reportkit import build_report, mkdocs_build, small_config
+from tests.reportkit import ROOT, build_report, mkdocs_build, small_config
 from tsnegrid.report.pages import PAGES
 
 #: Debian's chromium; TSNEGRID_CHROMIUM may name another Chromium (e.g. a CI runner's Chrome).
@@ -34,6 +39,8 @@ ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-background-net
         "--disable-component-update", "--disable-sync", "--no-first-run"]  # fmt: skip
 NASTY = "<img src=x onerror=alert(1)>.png"
 NASTY_CLASS = "<svg onload=alert(2)>"
+#: The site builders the report supports (MkDocs, the default, and Zensical).
+BUILDERS = ("mkdocs", "zensical")
 
 try:
     from playwright.sync_api import Browser, Page, expect, sync_playwright
@@ -66,6 +73,7 @@ class Site:
     base: str
     folder: Path
     layout: list[dict[str, str]]
+    builder: str = "mkdocs"
 
 
 @dataclass
@@ -77,12 +85,22 @@ class Watch:
     ok_urls: list[str] = field(default_factory=list)
 
     def attach(self, page: Page) -> None:
+        page.context.route("**/*", self._local_only)
         page.on("console", self._console)
         page.on("pageerror", lambda e: self.errors.append(f"page error: {e}"))
         page.on("requestfailed",
                 lambda r: self.errors.append(f"failed: {r.url} {r.failure}"))  # fmt: skip
         page.on("response", self._response)
         page.on("dialog", self._dialog)
+
+    def _local_only(self, route: Any) -> None:
+        """Let requests to the local server (and data:/blob: URLs) through; abort the rest."""
+        url = urlsplit(route.request.url)
+        if url.scheme in ("data", "blob") or url.hostname == "127.0.0.1":
+            route.continue_()
+        else:
+            self.errors.append(f"request to another host: {route.request.url}")
+            route.abort()
 
     def _console(self, message: Any) -> None:
         if message.type == "error":
@@ -112,26 +130,54 @@ def serving(folder: Path) -> Iterator[str]:
         server.server_close()
 
 
-def build_site(tmp: Path, base: str, **overrides: object) -> Site:
-    """A real report, built strictly with ``SITE_URL`` set as the Pages workflow sets it.
+def make_docs(tmp: Path, **overrides: object) -> tuple[Path, list[dict[str, str]]]:
+    """A real report (the same one for both builders) and its layout rows."""
+    docs = tmp / "docs"
+    build_report(small_config(docs, cache_dir=None, **overrides))
+    with (docs / "layout.csv").open(newline="") as f:
+        return docs, list(csv.DictReader(f))
+
+
+def zensical_build(docs: Path, site: Path) -> subprocess.CompletedProcess[str]:
+    """``zensical build`` of ``docs`` with the project's mkdocs.yml (paths relative to the config
+    file: Zensical refuses a docs_dir outside the project)."""
+    assert docs.parent == site.parent
+    config_path = docs.parent / f"{docs.name}-zensical.yml"
+    text = (ROOT / "mkdocs.yml").read_text()
+    text = text.replace("docs_dir: docs", f"docs_dir: {docs.name}")
+    text = text.replace("site_dir: site", f"site_dir: {site.name}")
+    config_path.write_text(text)
+    return subprocess.run(
+        [sys.executable, "-m", "zensical", "build", "--strict", "-f", str(config_path)],
+        capture_output=True, text=True, check=False, cwd=docs.parent,
+    )  # fmt: skip
+
+
+def build_site(docs: Path, layout: list[dict[str, str]], builder: str, base: str) -> Site:
+    """The site of ``docs``, built strictly by ``builder`` with ``SITE_URL`` set as the Pages
+    workflow sets it.
 
     With a site URL, Material's navigation.instant is active: links inside the site swap the
     page content without a reload, which is where scripts that only run on load break.
     """
-    docs = tmp / "docs"
-    build_report(small_config(docs, cache_dir=None, **overrides))
+    site = docs.parent / f"site-{builder}"
     before = os.environ.get("SITE_URL")
     os.environ["SITE_URL"] = base
     try:
-        done = mkdocs_build(docs, tmp / "site")
+        done = mkdocs_build(docs, site) if builder == "mkdocs" else zensical_build(docs, site)
     finally:
         if before is None:
             del os.environ["SITE_URL"]
         else:
             os.environ["SITE_URL"] = before
-    assert done.returncode == 0, done.stderr
-    with (docs / "layout.csv").open(newline="") as f:
-        return Site(base, tmp / "site", list(csv.DictReader(f)))
+    assert done.returncode == 0, done.stdout + done.stderr
+    assert (site / "index.html").is_file()
+    return Site(base, site, layout, builder)
+
+
+def needs(builder: str) -> None:
+    if builder == "zensical":
+        pytest.importorskip("zensical", reason="zensical is not installed (requirements-dev.txt)")
 
 
 @pytest.fixture(scope="module")
@@ -144,14 +190,21 @@ def browser() -> Iterator[Browser]:
 
 
 @pytest.fixture(scope="module")
-def site(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Site]:
-    tmp = tmp_path_factory.mktemp("browser")
-    with serving(tmp / "site") as base:
-        yield build_site(tmp, base)
+def report_docs(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, list[dict[str, str]]]:
+    return make_docs(tmp_path_factory.mktemp("browser"))
+
+
+@pytest.fixture(scope="module", params=BUILDERS)
+def site(request: pytest.FixtureRequest, report_docs: tuple[Path, list[dict[str, str]]]
+         ) -> Iterator[Site]:  # fmt: skip
+    needs(request.param)
+    docs, layout = report_docs
+    with serving(docs.parent / f"site-{request.param}") as base:
+        yield build_site(docs, layout, request.param, base)
 
 
 @pytest.fixture(scope="module")
-def nasty_site(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Site]:
+def nasty_docs(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, list[dict[str, str]]]:
     tmp = tmp_path_factory.mktemp("nasty")
     rng = np.random.default_rng(0)
     for k, cls in enumerate(("plain", NASTY_CLASS)):
@@ -160,8 +213,16 @@ def nasty_site(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Site]:
             pixels = rng.integers(0, 80, size=(12, 12, 3), dtype=np.uint8) + np.uint8(150 * k)
             name = NASTY if (k, i) == (0, 3) else f"{i:02d}.png"
             Image.fromarray(pixels).save(tmp / "images" / cls / name)
-    with serving(tmp / "site") as base:
-        yield build_site(tmp, base, images=tmp / "images", n_images=None, thumb_px=8)
+    return make_docs(tmp, images=tmp / "images", n_images=None, thumb_px=8)
+
+
+@pytest.fixture(scope="module", params=BUILDERS)
+def nasty_site(request: pytest.FixtureRequest, nasty_docs: tuple[Path, list[dict[str, str]]]
+               ) -> Iterator[Site]:  # fmt: skip
+    needs(request.param)
+    docs, layout = nasty_docs
+    with serving(docs.parent / f"site-{request.param}") as base:
+        yield build_site(docs, layout, request.param, base)
 
 
 def page_urls(base: str) -> list[tuple[str, str]]:
@@ -360,5 +421,61 @@ def test_a_file_name_with_markup_is_shown_as_text_and_never_runs(browser, nasty_
     assert NASTY_CLASS in legend
     page.wait_for_timeout(200)
     assert watch.dialogs == []
+    assert watch.errors == []
+    page.context.close()
+
+
+def test_no_page_asks_another_host_and_the_lightbox_is_styled_locally(browser, site):
+    page, watch = open_page(browser)
+    for _title, url in page_urls(site.base):
+        page.goto(url, wait_until="networkidle")
+    page.goto(f"{site.base}embedding/", wait_until="networkidle")
+    page.locator("article a.glightbox").first.click()
+    container = page.locator(".glightbox-container")
+    container.wait_for(state="visible")
+    assert container.evaluate("c => getComputedStyle(c).position") == "fixed"  # its CSS loaded
+    assert f"{site.base}assets/tsnegrid/glightbox/glightbox.min.css" in watch.ok_urls
+    assert [u for u in watch.ok_urls if not u.startswith(site.base)] == []
+    assert watch.errors == []  # holds any request to another host
+    page.context.close()
+
+
+def test_dark_mode_follows_the_system_and_the_toggle(browser, site):
+    page, watch = open_page(browser, color_scheme="dark")
+    page.goto(site.base, wait_until="networkidle")
+    scheme = "document.body.getAttribute('data-md-color-scheme')"
+    assert page.evaluate(scheme) == "slate"
+    page.locator("form[data-md-component=palette] label:not([hidden])").first.click()
+    page.wait_for_function(f"{scheme} === 'default'")
+    navigate_in_site(page, site, "Quality", f"{site.base}quality/")
+    assert page.evaluate(scheme) == "default"  # the choice survives navigation
+    page.locator("form[data-md-component=palette] label:not([hidden])").first.click()
+    page.wait_for_function(f"{scheme} === 'slate'")
+    background = page.evaluate("getComputedStyle(document.body).backgroundColor")
+    assert background not in ("rgb(255, 255, 255)", "rgba(0, 0, 0, 0)"), background
+    assert watch.errors == []
+    page.context.close()
+
+
+def search_results(page: Page, site: Site, query: str) -> list[str]:
+    """The result links of the site's own search for ``query`` (Material's search under MkDocs,
+    Zensical's search dialog, whose shadow DOM Playwright's CSS selectors enter)."""
+    if site.builder == "zensical":
+        page.locator("button.md-search__button").click()
+        results = page.locator("dialog[aria-label=Search] ol[role=listbox] a[role=option]")
+    else:
+        page.keyboard.press("/")
+        results = page.locator(".md-search-result__item a")
+    page.keyboard.type(query)
+    results.first.wait_for()
+    return results.evaluate_all("links => links.map(a => a.href)")
+
+
+def test_search_finds_a_section_of_the_report(browser, site):
+    page, watch = open_page(browser)
+    page.goto(site.base, wait_until="networkidle")
+    hrefs = search_results(page, site, "seams")
+    assert f"{site.base}quality/#seams" in hrefs, hrefs
+    assert all(h.startswith(site.base) for h in hrefs), hrefs
     assert watch.errors == []
     page.context.close()

@@ -130,8 +130,9 @@ def test_a_templates_folder_overrides_pages_by_name(tmp_path):
 
     context = {"value": 1}
     (tmp_path / "grid.md.j2").write_text("# My grid {{ value }}\n")
-    for stem in ("index", "data", "embedding", "assignment", "map", "quality", "timings", "run"):
-        (tmp_path / f"{stem}.md.j2").write_text(f"{stem} {{{{ page_title }}}}\n")
+    for stem, _ in PAGES:
+        if stem != "grid":
+            (tmp_path / f"{stem}.md.j2").write_text(f"{stem} {{{{ page_title }}}}\n")
     pages = {a.path: a.data.decode() for a in render_pages(context, {}, templates=tmp_path)}
     assert pages["grid.md"] == "# My grid 1\n"
     assert pages["run.md"] == "run Run details\n"

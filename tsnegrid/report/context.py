@@ -14,6 +14,7 @@ from typing import Any
 from tsnegrid import __version__
 from tsnegrid.embed.tsne import DEFAULT_ITER
 from tsnegrid.quality.assess import quality_json
+from tsnegrid.report.changes import no_baseline
 from tsnegrid.report.provenance import build_date, git_state, package_versions, thread_settings
 from tsnegrid.results import RunResult
 
@@ -25,27 +26,48 @@ def report_context(result: RunResult, *, command: list[str], where: Path) -> dic
     the way to reproduce the report; ``where`` the folder they ran it in, whose git commit and
     state the provenance box records.
     """
-    cfg, a, plan = result.config, result.assignment, result.plan
+    provenance = _provenance(result, command, where)
+    summary = _run_summary(result)
+    quality = quality_json(result.quality)
+    return {
+        "run": summary,
+        "provenance": provenance,
+        "timings": _timing_rows(result),
+        "quality": [_quality_row(q) for q in quality["layouts"]],
+        "quality_json": quality,
+        "total_seconds": result.total_seconds,
+        "peak_mib": result.peak_mib,
+        "manifest": _manifest(result, summary, provenance),
+        "changes": no_baseline().summary,  # the CLI replaces it when --baseline is given
+    }
+
+
+def _provenance(result: RunResult, command: list[str], where: Path) -> dict[str, Any]:
     git = git_state(where)
-    provenance = {
+    return {
         "version": __version__,
         "git_commit": git.commit,
         "git_dirty": git.dirty,
         "build_date": build_date(),
-        "config_hash": cfg.digest(),
+        "config_hash": result.config.digest(),
         "command": shlex.join(command),
     }
-    summary = {
+
+
+def _run_summary(result: RunResult) -> dict[str, Any]:
+    """What was laid out, how, and the assignment's numbers."""
+    cfg, a, plan, images = result.config, result.assignment, result.plan, result.images
+    return {
         "dataset": cfg.source_label,
-        "source": result.images.source,
+        "source": images.source,
         "dataset_sha256": result.dataset_sha256,
         "n_available": result.n_available,
         "n_images": plan.n_images,
         "rows": plan.rows,
         "cols": plan.cols,
-        "n_classes": len(result.images.class_names),
-        "class_names": result.images.class_names,
-        "image_shape": list(result.images.pixels.shape[1:]),
+        "n_classes": len(images.class_names),
+        "class_names": images.class_names,
+        "image_shape": list(images.pixels.shape[1:]),
         "seed": cfg.seed,
         "features_file": None if cfg.features is None else cfg.features.as_posix(),
         "pca_dims": int(result.features.shape[1]),
@@ -58,18 +80,7 @@ def report_context(result: RunResult, *, command: list[str], where: Path) -> dic
         "optimal": a.optimal,
         "gap": a.cost - a.lower_bound,
         "notes": list(result.notes),
-        "skipped": [{"name": s.name, "reason": s.reason} for s in result.images.skipped],
-    }
-    quality = quality_json(result.quality)
-    return {
-        "run": summary,
-        "provenance": provenance,
-        "timings": _timing_rows(result),
-        "quality": [_quality_row(q) for q in quality["layouts"]],
-        "quality_json": quality,
-        "total_seconds": result.total_seconds,
-        "peak_mib": result.peak_mib,
-        "manifest": _manifest(result, summary, provenance),
+        "skipped": [{"name": s.name, "reason": s.reason} for s in images.skipped],
     }
 
 

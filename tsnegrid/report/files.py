@@ -14,17 +14,25 @@ from typing import Any
 
 import numpy as np
 
+from tsnegrid.report.changes import Changes, changes_figure, changes_json
+from tsnegrid.report.encode import figure_artifact
 from tsnegrid.report.pages import render_pages
 from tsnegrid.results import Artifact, RunResult
 
 TIMINGS_SCHEMA = "tsnegrid.timings"
 SCHEMA_VERSION = 1
 #: Files that show stage times (so differ between otherwise identical runs).
-TIMED_FILES = frozenset({"timings.json", "timings.md", "index.md", "assignment.md"})
+TIMED_FILES = frozenset(
+    {"timings.json", "timings.md", "index.md", "assignment.md", "changes.md", "changes.json"}
+)
 
 
 def render_artifacts(
-    result: RunResult, context: Mapping[str, Any], *, templates: Path | None = None
+    result: RunResult,
+    context: Mapping[str, Any],
+    *,
+    templates: Path | None = None,
+    changes: Changes | None = None,
 ) -> list[Artifact]:
     """Every file of the report, as bytes (figures, data files, pages, manifest)."""
     files = [a for a in result.figures if a.path.startswith("img/")]
@@ -34,6 +42,11 @@ def render_artifacts(
     # the map's tiles and cells.json
     files += [a for a in result.figures if not a.path.startswith("img/")]
     files += viewer_assets()
+    if changes is not None:  # --baseline: changes.json and the picture of the moves
+        files.append(Artifact("changes.json", changes_json(changes)))
+        figure = changes_figure(changes)
+        if figure is not None:
+            files.append(figure_artifact("changes", figure))
     images = {_stem(a.path): a.path for a in files if a.path.startswith("img/")}
     files += render_pages(context, images, templates=templates)
     manifest = {**context["manifest"], "files": _file_list(files)}

@@ -26,6 +26,7 @@ PAGES = (
     ("map", "Final map"),
     ("quality", "Quality"),
     ("timings", "Timings"),
+    ("changes", "Changes"),
     ("run", "Run details"),
 )
 _MD_ESCAPES = str.maketrans({c: f"&#{ord(c)};" for c in "&<>*_[]|#`\\!~$"})

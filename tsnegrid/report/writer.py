@@ -16,15 +16,21 @@ from pathlib import Path
 from typing import Any
 
 from tsnegrid.errors import OutputError
+from tsnegrid.report.changes import Changes
 from tsnegrid.report.files import render_artifacts
 from tsnegrid.results import Artifact, RunResult
 
 
 def write_docs(
-    result: RunResult, context: Mapping[str, Any], out: Path, *, templates: Path | None = None
+    result: RunResult,
+    context: Mapping[str, Any],
+    out: Path,
+    *,
+    templates: Path | None = None,
+    changes: Changes | None = None,
 ) -> list[Artifact]:
     """Write the whole report into ``out``, atomically replacing a previous report there."""
-    files = render_artifacts(result, context, templates=templates)
+    files = render_artifacts(result, context, templates=templates, changes=changes)
     _recover_interrupted(out)
     _check_target(out)
     try:

@@ -15,7 +15,7 @@ import sys
 from importlib import metadata
 from pathlib import Path
 
-from tsnegrid.errors import OutputError, UsageError
+from tsnegrid.errors import OutputError, UsageError, UsageParser
 
 HERE = Path(__file__).resolve().parent
 #: Each file a new project gets: (path in the project, file in this folder).
@@ -55,9 +55,7 @@ def new_project(argv: list[str], *, prog: str = "tsnegrid") -> int:
 
 
 def _parser(prog: str) -> argparse.ArgumentParser:
-    from tsnegrid.cli import _Parser
-
-    p = _Parser(
+    p = UsageParser(
         prog=f"{prog} new",
         description="Start a report project: mkdocs.yml, .gitignore, data/README.md and a "
         "GitHub Pages workflow that lays out your images on every push.",
