@@ -81,7 +81,7 @@ def reference_recipe(n: int) -> dict[str, Any]:
     from sklearn.manifold import TSNE
 
     from tsnegrid.assign.grid import grid_nodes
-    from tsnegrid.data.datasets import load_dataset, sample_images
+    from tsnegrid.data import load_dataset, sample_images
 
     stages: dict[str, float] = {}
     clock = time.perf_counter()

@@ -30,7 +30,7 @@ def test_provenance_comes_from_the_folder_the_user_runs_in(result, tmp_path):
     ctx = report_context(result, command=["tsnegrid", "--n", "40"], where=tmp_path)
     assert ctx["provenance"]["git_commit"] == head
     assert ctx["provenance"]["git_dirty"] is False
-    outside = report_context(result, command=["tsnegrid"], where=tmp_path / "x").get("provenance")
+    outside = report_context(result, command=["tsnegrid"], where=tmp_path / "x")["provenance"]
     assert outside["git_commit"] is None  # not a folder, so no repository
 
 

@@ -78,7 +78,9 @@ def code_version(*modules: str, root: Path = PACKAGE_ROOT) -> dict[str, str]:
     ours, theirs = _import_closure(modules, root)
     h = hashlib.sha256()
     for name in sorted(ours):
-        h.update(name.encode() + b"\0" + _module_path(name, root).read_bytes())
+        path = _module_path(name, root)
+        assert path is not None  # the closure holds only modules with a source file
+        h.update(name.encode() + b"\0" + path.read_bytes())
     out = {"tsnegrid": h.hexdigest()[:16]}
     for dist in sorted(_distributions(theirs)):
         try:
