@@ -21,6 +21,7 @@ Pure functions: arrays in, arrays out; nothing here reads a file, prints or look
 from __future__ import annotations
 
 from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from itertools import pairwise
 
@@ -30,6 +31,8 @@ from numpy.typing import NDArray
 
 from tsnegrid.embed.quadtree import GROUP_SIZE, build_tree, groups_of, repulsion
 from tsnegrid.runtime.workers import single_thread_blas, submit, worker_pool
+
+Pool = ThreadPoolExecutor | None
 
 #: openTSNE's standard deviation of the initial embedding's first axis.
 INIT_STD = 1e-4
@@ -268,51 +271,75 @@ def tsne(
     -------
     (n, 2) float64 embedding, centred at 0.
     """
-    ptr, cols, vals = joint_affinities(indices, distances, perplexity)
+    affinities = joint_affinities(indices, distances, perplexity)
     y = np.array(init, dtype=np.float64, order="C")
     n = len(y)
-    attract = np.zeros((n, 2))
-    repel = np.zeros((n, 2))
-    sum_q = np.zeros(n)
+    forces = _Forces(n, threads)
     update = np.zeros((n, 2))
     gains = np.ones((n, 2))
     phases = [
         (schedule.early_iter, EARLY_EXAGGERATION, INITIAL_MOMENTUM),
         (schedule.late_iter, 1.0, FINAL_MOMENTUM),
     ]
-    # Each iteration in two rounds over the threads: the tree is built on this thread while the
-    # others start on the attraction (which needs no tree), then everyone shares the repulsion.
-    # The split changes no number: every point's sums are its own.
-    bounds = _attraction_bounds(n, threads)
-    others = list(pairwise(bounds[1:]))
     done = 0
     with worker_pool(threads) as pool:
         for n_iter, exaggeration, momentum in phases:
             learning_rate = n / exaggeration
             for _ in range(n_iter):
-                jobs = [
-                    submit(pool, _attraction, y, ptr, cols, vals, lo, hi, attract)
-                    for lo, hi in others
-                ]
-                tree = build_tree(y)
-                _attraction(y, ptr, cols, vals, bounds[0], bounds[1], attract)
-                for job in jobs:
-                    job.result()
-                parts = _split(tree, groups_of(tree, GROUP_SIZE), threads)
-                theta = schedule.theta
-                jobs = [
-                    submit(pool, repulsion, y, tree, part, theta, repel, sum_q)
-                    for part in parts[1:]
-                ]
-                repulsion(y, tree, parts[0], theta, repel, sum_q)
-                for job in jobs:
-                    job.result()
-                z = float(sum_q.sum())
-                _step(y, attract, repel, z, exaggeration, update, gains, learning_rate, momentum)
+                z = forces.compute(y, affinities, schedule.theta, pool)
+                _step(
+                    y,
+                    forces.attract,
+                    forces.repel,
+                    z,
+                    exaggeration,
+                    update,
+                    gains,
+                    learning_rate,
+                    momentum,
+                )
                 done += 1
                 if progress is not None and done % 25 == 0:
                     progress(done / schedule.total)
     return y
+
+
+class _Forces:
+    """One iteration's attraction and repulsion, on ``threads`` threads.
+
+    Each iteration in two rounds over the threads: the tree is built on this thread while the
+    others start on the attraction (which needs no tree), then everyone shares the repulsion.
+    The split changes no number: every point's sums are its own.
+    """
+
+    def __init__(self, n: int, threads: int) -> None:
+        self.threads = threads
+        self.attract = np.zeros((n, 2))
+        self.repel = np.zeros((n, 2))
+        self.sum_q = np.zeros(n)
+        self.bounds = _attraction_bounds(n, threads)
+        self.others = list(pairwise(self.bounds[1:]))
+
+    def compute(self, y: NDArray[np.float64], affinities: tuple, theta: float, pool: Pool) -> float:
+        """Fill ``attract`` and ``repel``; return the normalisation ``Z`` (the sum of q)."""
+        ptr, cols, vals = affinities
+        jobs = [
+            submit(pool, _attraction, y, ptr, cols, vals, lo, hi, self.attract)
+            for lo, hi in self.others
+        ]
+        tree = build_tree(y)
+        _attraction(y, ptr, cols, vals, self.bounds[0], self.bounds[1], self.attract)
+        for job in jobs:
+            job.result()
+        parts = _split(tree, groups_of(tree, GROUP_SIZE), self.threads)
+        jobs = [
+            submit(pool, repulsion, y, tree, part, theta, self.repel, self.sum_q)
+            for part in parts[1:]
+        ]
+        repulsion(y, tree, parts[0], theta, self.repel, self.sum_q)
+        for job in jobs:
+            job.result()
+        return float(self.sum_q.sum())
 
 
 def _attraction_bounds(n: int, threads: int) -> NDArray[np.int64]:
