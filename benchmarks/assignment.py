@@ -1,19 +1,24 @@
 """Benchmark: our exact grid assignment against scipy and lapjv, side by side, one process.
 
     python benchmarks/assignment.py --sizes 2500,10000 --kinds tsne,blobs --repeats 3
+    python benchmarks/assignment.py --sizes 70000,250000 --kinds tsne --solvers auto --threads 1,2
 
-Every solver runs on the same instances; the table gives the median wall time of the repeats,
-the ratios to scipy and to lapjv on that instance, the cost, whether the cost is certified
-optimal (within ``OPTIMALITY_RTOL`` of the lower bound our solver proves for the instance) and
-the peak memory of one call in a fresh process. Dense solvers are skipped, with the reason,
-above ``--dense-max-n`` points (their n x M matrix and cubic time). Results go to
-``benchmarks/results/assignment.json``.
+Every solver runs on the same instances; the table gives the median wall time of the repeats
+(and the process CPU time, all threads), the ratios to scipy and to lapjv on that instance (and,
+with ``--threads``, our solver's speed-up over one thread, the runs of each thread count
+interleaved, and whether every thread count gave the same nodes and bound), the cost, whether
+the cost is certified optimal (within ``OPTIMALITY_RTOL`` of the lower bound our solver proves
+for the instance) and the peak memory of one call in a fresh process. Dense solvers are
+skipped, with the reason, above ``--dense-max-n`` points (their n x M matrix and cubic time).
+Results go to ``benchmarks/results/assignment.json``.
 
 Instances: ``tsne`` is the t-SNE of a seeded Fashion-MNIST sample (pixels / 255, PCA to 50, sklearn
 t-SNE with PCA init, min-max normalised), cached as ``.npy`` in ``benchmarks/results/``; above
 ``TSNE_MAX`` points that embedding is upsampled (each point copied with Gaussian noise of the
 point spacing), which keeps its clusters and gaps. ``uniform`` is uniform in the unit square.
-``blobs`` are ten tight Gaussian blobs (standard deviation 1% of the square).
+``blobs`` are ten tight Gaussian blobs (standard deviation 1% of the square). ``--mask disc``
+keeps only the cells of the disc inscribed in the grid, on the smallest square grid whose disc
+holds the points (and ``--empty`` more).
 """
 
 from __future__ import annotations
@@ -22,6 +27,7 @@ import argparse
 import contextlib
 import gzip
 import json
+import math
 import multiprocessing
 import platform
 import statistics
@@ -42,7 +48,7 @@ from tsnegrid.assign.assignment import (
     dense_scipy,
     lapjv_available,
 )
-from tsnegrid.assign.grid import cell_width, near_square_grid
+from tsnegrid.assign.grid import cell_width, grid_nodes, near_square_grid
 from tsnegrid.assign.solver import Solution, solve_lattice
 
 FASHION = Path("/usr/share/datasets/fashion-mnist/train-images-idx3-ubyte.gz")
@@ -123,14 +129,30 @@ def _rss_kib(field: str) -> int:
     return 0
 
 
-def timed(call: Callable[[], object]) -> tuple[float, object]:
-    """Run ``call``; return (wall seconds, its result)."""
-    start = time.perf_counter()
+def timed(call: Callable[[], object]) -> tuple[float, float, object]:
+    """Run ``call``; return (wall seconds, process CPU seconds, its result)."""
+    start, cpu = time.perf_counter(), time.process_time()
     result = call()
-    return time.perf_counter() - start, result
+    return time.perf_counter() - start, time.process_time() - cpu, result
 
 
-def peak_mib(name: str, kind: str, n: int, grid: tuple[int, int], seed: int) -> float:
+def disc_mask(rows: int, cols: int) -> NDArray[np.bool_]:
+    """(rows * cols,) the cells within 0.5 of the centre of the unit square."""
+    return np.hypot(*(grid_nodes(rows, cols) - 0.5).T) <= 0.5
+
+
+def grid_for(n: int, args: argparse.Namespace) -> tuple[tuple[int, int], NDArray | None]:
+    """The grid of an instance of ``n`` points and its mask (None without ``--mask``)."""
+    cells = round(n * (1 + args.empty))
+    if args.mask == "none":
+        return near_square_grid(cells), None
+    side = math.isqrt(cells)
+    while int(disc_mask(side, side).sum()) < cells:
+        side += 1
+    return (side, side), disc_mask(side, side)
+
+
+def peak_mib(name: str, kind: str, n: int, args: argparse.Namespace, threads: int) -> float:
     """Peak extra resident memory of one solve, measured in a fresh (spawned) process.
 
     The kernel's high-water mark of resident memory is reset before the call
@@ -140,12 +162,13 @@ def peak_mib(name: str, kind: str, n: int, grid: tuple[int, int], seed: int) -> 
     """
     ctx = multiprocessing.get_context("spawn")
     with ctx.Pool(1) as pool:
-        return float(pool.apply(_peak_child, (name, kind, n, grid, seed)))
+        return float(pool.apply(_peak_child, (name, kind, n, args, threads)))
 
 
-def _peak_child(name: str, kind: str, n: int, grid: tuple[int, int], seed: int) -> float:
-    points = make_points(kind, n, seed)
-    call = solver_call(name, points, *grid)
+def _peak_child(name: str, kind: str, n: int, args: argparse.Namespace, threads: int) -> float:
+    points = make_points(kind, n, args.seed)
+    (rows, cols), mask = grid_for(n, args)
+    call = solver_call(name, points, rows, cols, mask, threads)
     if name == "auto":
         solve_lattice(points[:1], 1, 1)  # load the numba cache before measuring
     with contextlib.suppress(OSError):
@@ -155,12 +178,13 @@ def _peak_child(name: str, kind: str, n: int, grid: tuple[int, int], seed: int) 
     return max(0, _rss_kib("VmHWM") - before) / 1024.0
 
 
-def solver_call(name: str, points: NDArray, rows: int, cols: int) -> Callable[[], object]:
+def solver_call(name: str, points: NDArray, rows: int, cols: int, mask: NDArray | None,
+                threads: int = 1) -> Callable[[], object]:  # fmt: skip
     if name == "auto":
-        return lambda: solve_lattice(points, rows, cols)
+        return lambda: solve_lattice(points, rows, cols, mask, threads)
     if name == "scipy":
-        return lambda: dense_scipy(points, rows, cols)
-    return lambda: dense_lapjv(points, rows, cols)
+        return lambda: dense_scipy(points, rows, cols, mask)
+    return lambda: dense_lapjv(points, rows, cols, mask)
 
 
 def skip_reason(name: str, n: int, args: argparse.Namespace) -> str | None:
@@ -171,40 +195,57 @@ def skip_reason(name: str, n: int, args: argparse.Namespace) -> str | None:
     return None
 
 
+def runs_of(points: NDArray, grid: tuple[int, int], mask: NDArray | None,
+            args: argparse.Namespace) -> dict[tuple[str, int], list]:  # fmt: skip
+    """``(solver, threads) -> [(wall, cpu, result), ...]``; the repeats of every solver and
+    thread count interleaved, so that a busy spell of the machine hits them alike."""
+    configs = [(name, t) for name in sorted(args.solvers, key=lambda s: s != "auto")
+               for t in (args.threads if name == "auto" else [1])]  # fmt: skip
+    configs = [c for c in configs if not skip_reason(c[0], len(points), args)]
+    runs: dict[tuple[str, int], list] = {c: [] for c in configs}
+    for _ in range(args.repeats):
+        for name, t in configs:
+            runs[name, t].append(timed(solver_call(name, points, *grid, mask, t)))
+    return runs
+
+
 def run_instance(kind: str, n: int, args: argparse.Namespace) -> list[dict]:
-    rows, cols = near_square_grid(round(n * (1 + args.empty)))
+    (rows, cols), mask = grid_for(n, args)
     points = make_points(kind, n, args.seed)
-    out = []
-    proof = None  # our certified bound, for every solver's cost: auto's own run or one more
-    for name in sorted(args.solvers, key=lambda s: s != "auto"):
-        row: dict = {"kind": kind, "n": n, "rows": rows, "cols": cols, "solver": name}
-        reason = skip_reason(name, n, args)
-        if reason:
-            out.append({**row, "skipped": reason})
-            continue
-        runs = [timed(solver_call(name, points, rows, cols)) for _ in range(args.repeats)]
-        result = runs[0][1]
-        if isinstance(result, Solution):
-            proof, result = result, result.node_of_point
-        proof = proof or solve_lattice(points, rows, cols)
+    runs = runs_of(points, (rows, cols), mask, args)
+    mine = [r[0][2] for (name, _), r in runs.items() if name == "auto"]
+    proof = mine[0] if mine else solve_lattice(points, rows, cols, mask)
+    same = all(np.array_equal(s.node_of_point, proof.node_of_point)
+               and s.lower_bound == proof.lower_bound for s in mine)  # fmt: skip
+    base = {"kind": kind, "n": n, "rows": rows, "cols": cols, "mask": args.mask}
+    out = [{**base, "solver": name, "skipped": skip_reason(name, n, args)}
+           for name in args.solvers if skip_reason(name, n, args)]  # fmt: skip
+    for (name, t), rr in runs.items():
+        result = rr[0][2]
+        node = result.node_of_point if isinstance(result, Solution) else np.asarray(result)
+        cost = assignment_cost(points, node, rows, cols)
         scale = proof.lower_bound + n * cell_width(rows, cols) ** 2
-        cost = assignment_cost(points, np.asarray(result), rows, cols)
-        row |= {
-            "seconds": statistics.median(r[0] for r in runs),
-            "seconds_all": [r[0] for r in runs],
-            "peak_mib": peak_mib(name, kind, n, (rows, cols), args.seed) if args.memory else None,
-            "cost": cost,
-            "lower_bound": proof.lower_bound,
-            "certified": bool(cost - proof.lower_bound <= OPTIMALITY_RTOL * scale),
-        }
-        out.append(row)
-    for row in out:
-        for peer in ("scipy", "lapjv"):
-            mine = next((r for r in out if r["solver"] == "auto" and "seconds" in r), None)
-            theirs = next((r for r in out if r["solver"] == peer and "seconds" in r), None)
-            if mine and theirs and row is mine:
-                row[f"x_{peer}"] = theirs["seconds"] / mine["seconds"]
+        out.append({**base, "solver": name, "threads": t,
+            "seconds": statistics.median(r[0] for r in rr), "seconds_all": [r[0] for r in rr],
+            "cpu_seconds": statistics.median(r[1] for r in rr),
+            "peak_mib": peak_mib(name, kind, n, args, t) if args.memory else None,
+            "cost": cost, "lower_bound": proof.lower_bound, "same_for_all_threads": same,
+            "certified": bool(cost - proof.lower_bound <= OPTIMALITY_RTOL * scale)})  # fmt: skip
+    add_ratios(out)
     return out
+
+
+def add_ratios(rows: list[dict]) -> None:
+    """``x_scipy``, ``x_lapjv`` on our one-thread row and ``x_1thread`` on every row of ours."""
+    timed_rows = [r for r in rows if "seconds" in r]
+    one = next((r for r in timed_rows if r["solver"] == "auto" and r["threads"] == 1), None)
+    for r in timed_rows:
+        if r["solver"] == "auto" and one:
+            r["x_1thread"] = one["seconds"] / r["seconds"]
+    for peer in ("scipy", "lapjv"):
+        theirs = next((r for r in timed_rows if r["solver"] == peer), None)
+        if one and theirs:
+            one[f"x_{peer}"] = theirs["seconds"] / one["seconds"]
 
 
 def first_call_seconds() -> float:
@@ -218,20 +259,23 @@ def first_call_seconds() -> float:
 
 
 def format_table(rows: list[dict]) -> str:
-    head = (f"{'kind':7} {'N':>7} {'grid':>9} {'solver':6} {'median s':>9} {'x scipy':>8} "
-            f"{'x lapjv':>8} {'cost':>14} {'cert':>5} {'peak MiB':>9}")  # fmt: skip
+    head = (f"{'kind':7} {'N':>7} {'grid':>9} {'mask':5} {'solver':6} {'thr':>3} {'median s':>9} "
+            f"{'cpu s':>8} {'x 1thr':>6} {'x scipy':>8} {'x lapjv':>8} {'cost':>14} {'cert':>5} "
+            f"{'same':>4} {'peak MiB':>9}")  # fmt: skip
     lines = [head, "-" * len(head)]
     for r in rows:
         grid = f"{r['rows']}x{r['cols']}"
-        first = f"{r['kind']:7} {r['n']:>7} {grid:>9} {r['solver']:6}"
+        first = f"{r['kind']:7} {r['n']:>7} {grid:>9} {r['mask']:5} {r['solver']:6}"
         if "skipped" in r:
             lines.append(f"{first} skipped: {r['skipped']}")
             continue
-        ratios = [f"{r[k]:>8.1f}" if k in r else f"{'':>8}" for k in ("x_scipy", "x_lapjv")]
+        spec = (("x_1thread", 6, 2), ("x_scipy", 8, 1), ("x_lapjv", 8, 1))
+        ratios = [f"{r[k]:>{w}.{d}f}" if k in r else f"{'':>{w}}" for k, w, d in spec]
         peak = f"{r['peak_mib']:>9.1f}" if r["peak_mib"] is not None else f"{'-':>9}"
         lines.append(
-            f"{first} {r['seconds']:>9.3f} {ratios[0]} {ratios[1]} {r['cost']:>14.6f} "
-            f"{'yes' if r['certified'] else 'NO':>5} {peak}"
+            f"{first} {r['threads']:>3} {r['seconds']:>9.3f} {r['cpu_seconds']:>8.2f} "
+            f"{' '.join(ratios)} {r['cost']:>14.6f} {'yes' if r['certified'] else 'NO':>5} "
+            f"{'yes' if r['same_for_all_threads'] else 'NO':>4} {peak}"
         )
     return "\n".join(lines)
 
@@ -244,6 +288,9 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     ap.add_argument("--repeats", type=int, default=3, help="runs per solver and instance")
     ap.add_argument("--dense-max-n", type=int, default=2500, help="largest N for scipy/lapjv")
     ap.add_argument("--empty", type=float, default=0.0, help="extra share of empty cells")
+    ap.add_argument("--threads", default="1", help="comma-separated thread counts for ours")
+    ap.add_argument("--mask", choices=("none", "disc"), default="none",
+                    help="usable cells: all, or the disc inscribed in a square grid")  # fmt: skip
     ap.add_argument("--seed", type=int, default=0)
     ap.add_argument(
         "--no-memory",
@@ -256,6 +303,7 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     args.sizes = [int(s) for s in args.sizes.split(",")]
     args.kinds = args.kinds.split(",")
     args.solvers = args.solvers.split(",")
+    args.threads = [int(t) for t in args.threads.split(",")]
     return args
 
 
@@ -272,7 +320,7 @@ def main(argv: list[str] | None = None) -> int:
     args.out.parent.mkdir(parents=True, exist_ok=True)
     report = {
         "schema": "tsnegrid.benchmark.assignment",
-        "schema_version": 1,
+        "schema_version": 2,
         "argv": sys.argv[1:] if argv is None else argv,
         "machine": {"python": platform.python_version(), "processor": platform.machine()},
         "first_call_seconds": first,

@@ -12,11 +12,9 @@ from scipy.optimize import linear_sum_assignment
 from tsnegrid.assign import assignment
 from tsnegrid.assign.assignment import (
     OPTIMALITY_RTOL,
-    SOLVERS,
     GridAssignment,
     assign_to_grid,
     dense_cost_matrix,
-    lapjv_available,
 )
 from tsnegrid.assign.grid import cell_width, grid_nodes
 from tsnegrid.assign.solver import problem, solve_lattice
@@ -223,8 +221,3 @@ def test_points_a_rounding_error_outside_are_accepted() -> None:
     points = np.array([[1 + 1e-12, -1e-12], [0.5, 0.5]])
     result = assign_to_grid(points, 1, 2)
     assert result.optimal and sorted(result.node_of_point) == [0, 1]
-
-
-def test_public_names() -> None:
-    assert SOLVERS == ("auto", "scipy", "lapjv")
-    assert isinstance(lapjv_available(), bool)

@@ -11,27 +11,28 @@ Each point gets its own node and the total squared displacement is minimal. Thre
 
 Every result carries ``cost`` recomputed in float64 from the points, and ``lower_bound`` from node
 potentials ``v`` that are dual feasible for the full dense problem (see
-:mod:`tsnegrid.assign.solver.certify`). ``optimal`` is ``cost - lower_bound <= OPTIMALITY_RTOL *
-scale`` with ``scale = cost + n * h**2`` (``h`` the node spacing, so an assignment of cost zero is
-still judged on a meaningful scale). The dense peers return no usable dual of their own (lapjv's is
-float32 and scaled), so their bound is the one our solver certifies for the same problem: a bound on
-every assignment, theirs included.
+:mod:`tsnegrid.assign.solver.certify`). ``optimal`` is
+``cost - lower_bound <= OPTIMALITY_RTOL * scale`` with ``scale = cost + n * h**2`` (``h`` the node
+spacing, so an assignment of cost zero is still judged on a meaningful scale). The dense peers
+return no usable dual of their own (lapjv's is float32 and scaled), so their bound is the one our
+solver certifies for the same problem: a bound on every assignment, theirs included. A mask
+(``usable``) takes nodes out of the problem: our solver charges a penalty for them that no optimum
+pays (see :mod:`tsnegrid.assign.solver.graph`), the dense peers drop their columns.
 """
 
 from __future__ import annotations
-
-from typing import Literal
 
 import numpy as np
 from numpy.typing import ArrayLike, NDArray
 
 from tsnegrid.assign.grid import cell_width, grid_nodes
 from tsnegrid.assign.solver import solve_lattice
+from tsnegrid.config import SolverName, choices
 from tsnegrid.errors import UsageError
 from tsnegrid.results import GridAssignment
 
-Solver = Literal["auto", "scipy", "lapjv"]
-SOLVERS: tuple[str, ...] = ("auto", "scipy", "lapjv")
+Solver = SolverName
+SOLVERS: tuple[str, ...] = choices(SolverName)
 
 OPTIMALITY_RTOL = 1e-9  # relative gap under which an assignment counts as proven optimal
 POINT_ATOL = 1e-9  # how far outside [0, 1] a coordinate may stray (min-max rounding)
@@ -48,7 +49,13 @@ def lapjv_available() -> bool:
 
 
 def assign_to_grid(
-    points: ArrayLike, rows: int, cols: int, *, solver: Solver = "auto"
+    points: ArrayLike,
+    rows: int,
+    cols: int,
+    *,
+    solver: Solver = "auto",
+    usable: ArrayLike | None = None,
+    threads: int = 1,
 ) -> GridAssignment:
     """Assign each point to its own node of a ``rows x cols`` grid at minimal total cost.
 
@@ -58,6 +65,11 @@ def assign_to_grid(
     rows, cols : grid shape; node (r, c) sits at ``(c / (cols - 1), r / (rows - 1))`` and has
         index ``r * cols + c`` (a single row or column sits at 0).
     solver : ``"auto"`` (ours, exact and certified), ``"scipy"`` or ``"lapjv"`` (dense peers).
+    usable : (rows * cols,) or (rows, cols) bool, the nodes that may take a point (a disc, a
+        logo); at least ``n`` of them. None: every node. Masked nodes are absent from the
+        problem: the cost, the optimum and the lower bound are those of the usable nodes.
+    threads : worker threads for our solver's per-point kernels; the result (nodes, cost,
+        bound) is the same for any number.
 
     Returns
     -------
@@ -67,16 +79,23 @@ def assign_to_grid(
     Raises
     ------
     UsageError
-        When an argument is invalid, or ``solver="lapjv"`` and lapjv is not installed.
+        When an argument is invalid, the mask leaves fewer usable cells than points, or
+        ``solver="lapjv"`` and lapjv is not installed.
     """
     pts = _check_points(points, rows, cols)
     _check_solver(solver)
+    mask = _check_usable(usable, len(pts), rows, cols)
+    if isinstance(threads, bool) or not isinstance(threads, int | np.integer) or threads < 1:
+        raise UsageError(f"threads={threads!r} is not a positive integer; pass threads >= 1")
     if solver == "auto":
-        sol = solve_lattice(pts, rows, cols)
+        sol = solve_lattice(pts, rows, cols, mask, int(threads))
         node, bound = sol.node_of_point, sol.lower_bound
     else:
-        node = dense_scipy(pts, rows, cols) if solver == "scipy" else dense_lapjv(pts, rows, cols)
-        bound = solve_lattice(pts, rows, cols).lower_bound
+        dense = dense_scipy if solver == "scipy" else dense_lapjv
+        node = dense(pts, rows, cols, mask)
+        bound = solve_lattice(pts, rows, cols, mask, int(threads)).lower_bound
+    if mask is not None and not mask[node].all():  # the penalty makes this impossible
+        raise RuntimeError("the assignment put a point on a masked node")
     cost = assignment_cost(pts, node, rows, cols)
     ok = cost - bound <= OPTIMALITY_RTOL * (cost + len(pts) * cell_width(rows, cols) ** 2)
     return GridAssignment(node.astype(np.intp), rows, cols, cost, bound, bool(ok), solver)
@@ -96,26 +115,59 @@ def dense_cost_matrix(points: NDArray[np.float64], rows: int, cols: int) -> NDAr
     return dx * dx + dy * dy
 
 
-def dense_scipy(points: NDArray[np.float64], rows: int, cols: int) -> NDArray[np.intp]:
-    """(n,) nodes from :func:`scipy.optimize.linear_sum_assignment` on the dense matrix."""
+def _usable_columns(rows: int, cols: int, usable: NDArray[np.bool_] | None) -> NDArray[np.intp]:
+    """The node index of each column of a dense peer's matrix: the usable nodes, in order."""
+    return np.arange(rows * cols) if usable is None else np.flatnonzero(usable)
+
+
+def dense_scipy(points: NDArray[np.float64], rows: int, cols: int,
+                usable: NDArray[np.bool_] | None = None) -> NDArray[np.intp]:  # fmt: skip
+    """(n,) nodes from :func:`scipy.optimize.linear_sum_assignment` on the dense matrix of the
+    ``usable`` nodes ((rows * cols,) bool; None: all)."""
     from scipy.optimize import linear_sum_assignment
 
-    _, node = linear_sum_assignment(dense_cost_matrix(points, rows, cols))
-    return node.astype(np.intp)
+    nodes = _usable_columns(rows, cols, usable)
+    _, col = linear_sum_assignment(dense_cost_matrix(points, rows, cols)[:, nodes])
+    return nodes[col].astype(np.intp)
 
 
-def dense_lapjv(points: NDArray[np.float64], rows: int, cols: int) -> NDArray[np.intp]:
-    """(n,) nodes from :func:`lapjv.lapjv` on the notebook's square, scaled float32 matrix."""
+def dense_lapjv(points: NDArray[np.float64], rows: int, cols: int,
+                usable: NDArray[np.bool_] | None = None) -> NDArray[np.intp]:  # fmt: skip
+    """(n,) nodes from :func:`lapjv.lapjv` on the notebook's square, scaled float32 matrix of
+    the ``usable`` nodes ((rows * cols,) bool; None: all)."""
     from lapjv import lapjv
 
-    n, m = len(points), rows * cols
+    nodes = _usable_columns(rows, cols, usable)
+    n, m = len(points), len(nodes)
     square = np.zeros((m, m), dtype=np.float32)  # rows past n are the zero-cost dummy rows
-    square[:n] = dense_cost_matrix(points, rows, cols)
+    square[:n] = dense_cost_matrix(points, rows, cols)[:, nodes]
     top = float(square.max())
     if top > 0:
         square *= np.float32(LAPJV_SCALE / top)
     node_of_row, _, _ = lapjv(square)
-    return np.asarray(node_of_row[:n], dtype=np.intp)
+    return nodes[np.asarray(node_of_row[:n], dtype=np.intp)]
+
+
+def _check_usable(
+    usable: ArrayLike | None, n: int, rows: int, cols: int
+) -> NDArray[np.bool_] | None:
+    """(rows * cols,) bool mask, or None when every node is usable (the unmasked problem)."""
+    if usable is None:
+        return None
+    mask = np.asarray(usable)
+    if mask.dtype != np.bool_ or mask.size != rows * cols or mask.ndim not in (1, 2) or (
+            mask.ndim == 2 and mask.shape != (rows, cols)):  # fmt: skip
+        raise UsageError(
+            f"usable has shape {mask.shape} and dtype {mask.dtype}; pass a bool array of shape "
+            f"({rows * cols},) or ({rows}, {cols})"
+        )
+    count = int(mask.sum())
+    if count < n:
+        raise UsageError(
+            f"the mask leaves {count} usable cells of the {rows}x{cols} grid for {n} images; "
+            "use a larger grid or fewer images (--n)"
+        )
+    return None if count == rows * cols else np.ascontiguousarray(mask.ravel())
 
 
 def _check_points(points: ArrayLike, rows: int, cols: int) -> NDArray[np.float64]:

@@ -6,8 +6,11 @@ With the ``M - n`` zero-cost dummy rows at ``-max(v)``, weak duality gives, for 
 
     cost(any assignment) >= sum_i u*_i + sum_j v_j - (M - n) * max_j v_j,
 
-so the bound is honest whatever state the solver is in. Pairs with ``c_ij - v_j`` below the
-matched value of row ``i`` are the violations that must join the sparse graph.
+so the bound is honest whatever state the solver is in. With a mask, ``c_ij`` carries the
+penalty of :mod:`.graph` on masked nodes (the search runs on ``v`` minus the penalty): the bound
+is then one of the penalised problem, and so of every assignment into the usable nodes. Pairs
+with ``c_ij - v_j`` below the matched value of row ``i`` are the violations that must join the
+sparse graph.
 """
 
 from __future__ import annotations
@@ -18,7 +21,6 @@ import numba as nb
 import numpy as np
 from numpy.typing import NDArray
 
-from tsnegrid.assign.solver.graph import pair_costs
 from tsnegrid.assign.solver.problem import SparseProblem
 from tsnegrid.assign.solver.pyramid import build_pyramid, smallest_reduced
 
@@ -77,10 +79,10 @@ def certify(prob: SparseProblem, k: int) -> Certificate:
     lat = prob.lat
     v = prob.full_potentials()
     rows = np.arange(lat.n, dtype=np.int64)
-    matched = pair_costs(lat.px, lat.py, lat.xs, lat.ys, lat.cols, rows, prob.col4row)
+    matched = lat.costs(rows, prob.col4row)
     u_matched = matched - v[prob.col4row]
-    pyramid = build_pyramid(v, lat.xs, lat.ys)
-    idx, val, counts = smallest_reduced(pyramid, lat.points, k, cutoffs=u_matched)
+    pyramid = build_pyramid(lat.reduced_potentials(v), lat.xs, lat.ys)
+    idx, val, counts = smallest_reduced(pyramid, lat.points, k, u_matched, lat.threads)
     u_star = np.minimum(u_matched, val.min(axis=1))
     limit = u_matched - VIOLATION_RTOL * (1.0 + np.abs(u_matched))
     new_rows, new_cols = _new_pairs(idx, val, counts, limit, prob.indptr, prob.indices)

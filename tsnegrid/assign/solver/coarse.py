@@ -74,6 +74,23 @@ def coarse_axis(coords: NDArray[np.float64]) -> NDArray[np.float64]:
     return coords[0] - h / 2 + h_coarse * (np.arange(n_coarse) + 0.5)
 
 
+def coarse_mask(mask: NDArray[np.bool_], fine: tuple[NDArray, NDArray],
+                coarse: tuple[NDArray, NDArray]) -> NDArray[np.bool_]:  # fmt: skip
+    """(coarse rows, coarse cols) whether the fine node nearest to each coarse node is usable.
+
+    ``mask`` is (fine rows, fine cols); ``fine`` and ``coarse`` are (xs, ys) node coordinates.
+    """
+    near = [_nearest_index(f, c) for f, c in zip(fine, coarse, strict=True)]
+    return mask[np.ix_(near[1], near[0])]
+
+
+def _nearest_index(fine: NDArray[np.float64], coarse: NDArray[np.float64]) -> NDArray[np.intp]:
+    if len(fine) == 1:
+        return np.zeros(len(coarse), dtype=np.intp)
+    at = np.rint((coarse - fine[0]) / (fine[1] - fine[0])).astype(np.intp)
+    return np.clip(at, 0, len(fine) - 1)
+
+
 GHOSTS = 2  # linearly extrapolated nodes added on each side before the cubic interpolation
 
 

@@ -5,7 +5,9 @@ over the lattice, stretched where ``v`` is steep, with its floor at the point's 
 t-SNE output often many cells away from ``p``). Steepest descent from the node nearest ``p``
 finds that floor, and a best-first flood from it (a heap of the frontier's values, four
 neighbours per node) collects the ``k`` lowest nodes of the bowl, whatever its shape, for a few
-dozen heap operations per point.
+dozen heap operations per point. With a mask, the descent starts at the usable node nearest
+to the point instead, and masked nodes, whose penalty lifts them far above every usable one, come
+last in a flood.
 
 The lists are a heuristic: a point whose bowl has a second floor elsewhere misses it. Exactness
 does not rest on them: certification (:mod:`.certify`) searches all ``M`` nodes of every point
@@ -18,6 +20,7 @@ import numba as nb
 import numpy as np
 from numpy.typing import NDArray
 
+from tsnegrid.assign.solver.blocks import run_blocks
 from tsnegrid.assign.solver.graph import Lattice, csr_of_lists
 from tsnegrid.assign.solver.pyramid import _heap_pop, _heap_push
 
@@ -37,11 +40,10 @@ def _value(px, py, xs, ys, v, r, c):  # type: ignore[no-untyped-def]
 
 
 @nb.njit(cache=True)
-def _descend(px, py, xs, ys, v):  # type: ignore[no-untyped-def]
+def _descend(px, py, xs, ys, v, r, c):  # type: ignore[no-untyped-def]
     """(row, col) of a local minimum of the reduced value: steepest descent over the eight
-    neighbours, from the node nearest to the point."""
+    neighbours, from node (r, c)."""
     rows, cols = len(ys), len(xs)
-    r, c = _nearest(py, ys), _nearest(px, xs)
     best = _value(px, py, xs, ys, v, r, c)
     while True:
         br, bc = r, c
@@ -55,16 +57,22 @@ def _descend(px, py, xs, ys, v):  # type: ignore[no-untyped-def]
         r, c = br, bc
 
 
-@nb.njit(cache=True)
-def _flood_lists(px, py, xs, ys, v, k):  # type: ignore[no-untyped-def]
-    """(n, k) the first ``k`` nodes that a best-first flood from each point's floor reaches."""
+@nb.njit(cache=True, nogil=True)
+def _flood_block(px, py, xs, ys, v, start, lo, hi, out):  # type: ignore[no-untyped-def]
+    """Rows ``lo:hi`` of ``out`` (n, k): the first ``k`` nodes that a best-first flood from each
+    point's floor reaches. The descent starts at ``start[i]`` or, when ``start`` is empty, at
+    the node nearest to the point."""
     rows, cols = len(ys), len(xs)
-    out = np.empty((len(px), k), dtype=np.int64)
+    k = out.shape[1]
     seen = np.full(rows * cols, -1, dtype=np.int64)  # the last point that pushed each node
     hkeys = np.empty(4 * k + 8)
     hitems = np.empty(4 * k + 8, dtype=np.int64)
-    for i in range(len(px)):
-        r, c = _descend(px[i], py[i], xs, ys, v)
+    for i in range(lo, hi):
+        if len(start):
+            r, c = start[i] // cols, start[i] % cols
+        else:
+            r, c = _nearest(py[i], ys), _nearest(px[i], xs)
+        r, c = _descend(px[i], py[i], xs, ys, v, r, c)
         seen[r * cols + c] = i
         size = _heap_push(hkeys, hitems, 0, 0.0, r * cols + c)
         for t in range(k):
@@ -77,11 +85,32 @@ def _flood_lists(px, py, xs, ys, v, k):  # type: ignore[no-untyped-def]
                     seen[a * cols + b] = i
                     val = _value(px[i], py[i], xs, ys, v, a, b)
                     size = _heap_push(hkeys, hitems, size, val, a * cols + b)
-    return out
 
 
-def candidates(lat: Lattice, v: NDArray[np.float64], k: int) -> tuple[NDArray, NDArray]:
-    """CSR (indptr, indices) of each point's ``min(k, M)`` candidate nodes under ``c_ij - v_j``."""
+def nearest_usable(lat: Lattice) -> NDArray[np.int64]:
+    """(n,) the usable node nearest to each point (empty when every node is usable)."""
+    if not lat.masked:
+        return np.zeros(0, dtype=np.int64)
+    from scipy.spatial import cKDTree
+
+    nodes = np.flatnonzero(lat.usable)
+    r, c = np.divmod(nodes, lat.cols)
+    tree = cKDTree(np.column_stack([lat.xs[c], lat.ys[r]]))
+    _, near = tree.query(lat.points, workers=lat.threads)
+    return nodes[np.asarray(near, dtype=np.int64)]
+
+
+def candidates(lat: Lattice, v: NDArray[np.float64], k: int,
+               start: NDArray[np.int64] | None = None) -> tuple[NDArray, NDArray]:  # fmt: skip
+    """CSR (indptr, indices) of each point's ``min(k, M)`` candidate nodes under ``c_ij - v_j``.
+
+    ``start`` is :func:`nearest_usable` (computed when None); masked nodes come last in a
+    flood, through their penalty.
+    """
     k = min(k, lat.m)
-    idx = _flood_lists(lat.px, lat.py, lat.xs, lat.ys, v, k)
-    return csr_of_lists(idx, np.full(lat.n, k, dtype=np.int64))
+    start = nearest_usable(lat) if start is None else start
+    v_real = np.ascontiguousarray(lat.reduced_potentials(v))
+    out = np.empty((lat.n, k), dtype=np.int64)
+    run_blocks(lat.n, lat.threads, lambda lo, hi: _flood_block(
+        lat.px, lat.py, lat.xs, lat.ys, v_real, start, lo, hi, out))  # fmt: skip
+    return csr_of_lists(out, np.full(lat.n, k, dtype=np.int64))

@@ -3,16 +3,28 @@
 Edges come from three places: each point's low nodes under the current potentials
 (:mod:`.flood`), one edge per point from a sorting-based assignment (so a perfect matching always
 exists), and the violating pairs that certification finds. Costs are squared distances computed
-the same way everywhere.
+the same way everywhere, plus ``MASK_PENALTY`` on the nodes a mask takes away.
+
+A mask is solved exactly as the unmasked problem with that penalty on every pair of a real point
+and a masked node (the dummy rows still reach every node at zero cost). Any assignment into the
+usable nodes costs the same in both problems, so a lower bound of the penalised problem bounds the
+masked one. And no optimum of the penalised problem uses a masked node: with at least ``n``
+usable nodes, the masked optimum's dual (c-concave potentials, which vary by at most the largest
+squared distance, 2 in the unit square) extended by the dummy level ``t`` on the masked nodes is
+feasible for the penalised problem with a slack of at least ``MASK_PENALTY - 4`` on every masked
+pair, so complementary slackness keeps them out.
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+import itertools
+from dataclasses import dataclass, field
 
 import numba as nb
 import numpy as np
 from numpy.typing import NDArray
+
+MASK_PENALTY = 16.0  # added to the cost of a masked node (squared distances are at most ~2.5)
 
 
 @dataclass(frozen=True)
@@ -25,13 +37,23 @@ class Lattice:
     ys: NDArray[np.float64]  # (rows,) node y
     rows: int
     cols: int
+    # (M,) MASK_PENALTY on masked nodes, 0 on usable ones; empty when every node is usable
+    penalty: NDArray[np.float64] = field(default_factory=lambda: np.zeros(0))
+    threads: int = 1  # worker threads for the per-point kernels (results do not depend on it)
 
     @classmethod
-    def of(cls, points: NDArray[np.float64], xs: NDArray[np.float64], ys: NDArray[np.float64]):  # type: ignore[no-untyped-def]
-        """The problem of ``points`` (n, 2) on the nodes ``xs`` (cols,) x ``ys`` (rows,)."""
+    def of(cls, points: NDArray[np.float64], xs: NDArray[np.float64], ys: NDArray[np.float64],
+           usable: NDArray[np.bool_] | None = None, threads: int = 1) -> Lattice:  # fmt: skip
+        """The problem of ``points`` (n, 2) on the nodes ``xs`` (cols,) x ``ys`` (rows,).
+
+        ``usable`` (rows * cols,) bool, or None for all; ``threads`` as in :attr:`threads`.
+        """
         px = np.ascontiguousarray(points[:, 0], dtype=np.float64)
         py = np.ascontiguousarray(points[:, 1], dtype=np.float64)
-        return cls(px, py, xs, ys, len(ys), len(xs))
+        penalty = np.zeros(0)
+        if usable is not None and not usable.all():
+            penalty = np.where(usable, 0.0, MASK_PENALTY)
+        return cls(px, py, xs, ys, len(ys), len(xs), penalty, max(1, int(threads)))
 
     @property
     def n(self) -> int:
@@ -40,6 +62,26 @@ class Lattice:
     @property
     def m(self) -> int:
         return self.rows * self.cols
+
+    @property
+    def masked(self) -> bool:
+        """Whether some nodes are masked (see :data:`MASK_PENALTY`)."""
+        return len(self.penalty) > 0
+
+    @property
+    def usable(self) -> NDArray[np.bool_]:
+        """(M,) whether each node may take a point."""
+        return self.penalty == 0.0 if self.masked else np.ones(self.m, dtype=np.bool_)
+
+    def reduced_potentials(self, v: NDArray[np.float64]) -> NDArray[np.float64]:
+        """(M,) ``v`` minus the mask's penalty: what a real point sees (``c_ij - v_j``)."""
+        return v - self.penalty if self.masked else v
+
+    def costs(self, rows_of: NDArray[np.int64], cols_of: NDArray[np.int64]) -> NDArray[np.float64]:
+        """Cost of every pair ``(rows_of[e], cols_of[e])``, penalty included (see
+        :func:`pair_costs`)."""
+        return pair_costs(self.px, self.py, self.xs, self.ys, self.cols, rows_of, cols_of,
+                          self.penalty)  # fmt: skip
 
     @property
     def spacing(self) -> float:
@@ -53,15 +95,19 @@ class Lattice:
         return np.column_stack([self.px, self.py])
 
 
-@nb.njit(cache=True)
-def pair_costs(px, py, xs, ys, cols, rows_of, cols_of):  # type: ignore[no-untyped-def]
-    """Squared distance of point ``rows_of[e]`` to node ``cols_of[e]`` for every pair ``e``."""
+@nb.njit(cache=True, nogil=True)
+def pair_costs(px, py, xs, ys, cols, rows_of, cols_of, penalty):  # type: ignore[no-untyped-def]
+    """Squared distance of point ``rows_of[e]`` to node ``cols_of[e]`` for every pair ``e``,
+    plus ``penalty[j]`` where ``penalty`` is not empty."""
     out = np.empty(len(rows_of))
+    masked = len(penalty) > 0
     for e in range(len(rows_of)):
         i, j = rows_of[e], cols_of[e]
         dx = px[i] - xs[j % cols]
         dy = py[i] - ys[j // cols]
         out[e] = dx * dx + dy * dy
+        if masked:
+            out[e] += penalty[j]
     return out
 
 
@@ -114,16 +160,19 @@ def row_of_edges(indptr: NDArray[np.int64]) -> NDArray[np.int64]:
 
 
 def sorted_assignment(lat: Lattice) -> NDArray[np.int64]:
-    """A feasible assignment: points sorted by y fill the lattice rows, each row sorted by x.
+    """A feasible assignment: points sorted by y fill the usable nodes of each lattice row in
+    turn, each row's points sorted by x.
 
     It is far from optimal but it puts one edge per point into the graph so that a perfect
-    matching always exists, whatever the candidate lists are.
+    matching (into usable nodes) always exists, whatever the candidate lists are.
     """
     by_y = np.lexsort((lat.px, lat.py))
+    nodes = np.flatnonzero(lat.usable)  # row-major, so each lattice row's nodes come together
+    bounds = np.searchsorted(nodes, np.arange(0, lat.m + 1, lat.cols))
     node = np.empty(lat.n, dtype=np.int64)
-    for start in range(0, lat.n, lat.cols):
-        chunk = by_y[start : start + lat.cols]
-        node[chunk[np.lexsort((lat.py[chunk], lat.px[chunk]))]] = start + np.arange(len(chunk))
+    for a, b in itertools.pairwise(bounds):
+        chunk = by_y[min(a, lat.n) : min(b, lat.n)]
+        node[chunk[np.lexsort((lat.py[chunk], lat.px[chunk]))]] = nodes[a : a + len(chunk)]
     return node
 
 
@@ -136,7 +185,7 @@ def uncovered_column_edges(lat: Lattice, indices: NDArray[np.int64], k: int):  #
     """
     from scipy.spatial import cKDTree
 
-    lonely = np.flatnonzero(np.bincount(indices, minlength=lat.m) <= 1)
+    lonely = np.flatnonzero((np.bincount(indices, minlength=lat.m) <= 1) & lat.usable)
     k = min(k, lat.n)
     if len(lonely) == 0 or k == 0:
         return np.zeros(0, dtype=np.int64), np.zeros(0, dtype=np.int64)

@@ -186,9 +186,9 @@ def _phase(pts, pyr, cache, eps, budget, row4col, col4row, work):  # type: ignor
 
 
 @nb.njit(cache=True)
-def _scaled(pts, pyr, k, eps0, eps_min, budget, factor):  # type: ignore[no-untyped-def]
+def _scaled(pts, pyr, k, eps0, eps_min, budget, factor, n_all):  # type: ignore[no-untyped-def]
     m = pyr[3][0] * pyr[4][0]
-    n, n_all = len(pts[0]), max(m, len(pts[0]))
+    n = len(pts[0])
     row4col = np.full(m, -1, dtype=np.int64)
     col4row = np.full(n_all, -1, dtype=np.int64)
     cache = (np.full((n, k), -1, dtype=np.int64), np.zeros((n, k)), np.full(n, np.inf))
@@ -211,10 +211,15 @@ def implicit_auction(lat: Lattice, v: NDArray[np.float64], k: int, eps0: float, 
 
     ``k`` nodes are cached per point; ``budget`` bounds the bids of one phase. Returns the new
     (M,) potentials and (M,) the row holding each node at the end (-1 for none; ``n`` and above
-    are dummy rows).
+    are dummy rows). On a masked lattice the auction runs on ``v`` minus the penalty with one
+    dummy row per usable node left empty: the masked nodes take no bids and keep their ``v``.
     """
-    p = build_pyramid(v, lat.xs, lat.ys)
+    p = build_pyramid(lat.reduced_potentials(v), lat.xs, lat.ys)
     pyr = (p.maxima, p.planes, p.offsets, p.level_rows, p.level_cols, p.xs, p.ys)
     k = max(1, min(k, lat.m - 1))
-    owner = _scaled((lat.px, lat.py), pyr, k, eps0, eps_min, budget, factor)
-    return p.maxima[: lat.m].copy(), owner
+    n_all = max(int(np.count_nonzero(lat.usable)), lat.n)
+    owner = _scaled((lat.px, lat.py), pyr, k, eps0, eps_min, budget, factor, n_all)
+    v_new = p.maxima[: lat.m].copy()
+    if lat.masked:
+        v_new[~lat.usable] = v[~lat.usable]
+    return v_new, owner

@@ -6,6 +6,8 @@
    potentials by a scaled auction (on the full implicit problem where the sparse one stalls:
    tight clusters, see :mod:`.implicit_auction`), then solve the sparse problem exactly (row
    reduction, then shortest augmenting paths, warm, from the free columns where those are far).
+   A mask is a penalty on the masked nodes (see :mod:`.graph`); each coarse level keeps the
+   coarse nodes whose nearest fine node is usable, and the same density of points per usable node.
 3. Certify over the full ``n x M`` problem; add the violating pairs and re-solve warm until none
    is left. The returned lower bound comes from the final potentials, so it holds regardless.
 """
@@ -19,7 +21,7 @@ from numpy.typing import NDArray
 
 from tsnegrid.assign.grid import axis_coords
 from tsnegrid.assign.solver.certify import Certificate, certify
-from tsnegrid.assign.solver.coarse import coarse_axis, interpolate, subsample
+from tsnegrid.assign.solver.coarse import coarse_axis, coarse_mask, interpolate, subsample
 from tsnegrid.assign.solver.graph import Lattice
 from tsnegrid.assign.solver.problem import SparseProblem
 
@@ -40,23 +42,36 @@ class Solution:
     rounds: int  # certification rounds that added edges
 
 
-def solve_lattice(points: NDArray[np.float64], rows: int, cols: int) -> Solution:
+def solve_lattice(
+    points: NDArray[np.float64],
+    rows: int,
+    cols: int,
+    usable: NDArray[np.bool_] | None = None,
+    threads: int = 1,
+) -> Solution:
     """Optimal assignment of ``points`` (shape ``(n, 2)``) to the ``rows x cols`` grid.
 
-    Node (r, c) sits at ``(c / (cols - 1), r / (rows - 1))``.
+    Node (r, c) sits at ``(c / (cols - 1), r / (rows - 1))``. ``usable`` (rows * cols,) bool
+    leaves only those nodes to the points (at least ``n`` of them; None: all). ``threads``
+    worker threads run the per-point kernels; the result is the same for any number.
 
     Returns
     -------
     Solution whose ``lower_bound`` comes from potentials feasible for the full problem; the
     assignment is optimal when its cost reaches the bound (see :func:`certify`).
     """
-    return _solve(points, axis_coords(cols), axis_coords(rows))[0]
+    mask = None if usable is None else np.asarray(usable, dtype=np.bool_).reshape(rows, cols)
+    return _solve(points, axis_coords(cols), axis_coords(rows), mask, threads)[0]
 
 
-def _solve(points: NDArray[np.float64], xs: NDArray[np.float64], ys: NDArray[np.float64]):  # type: ignore[no-untyped-def]
-    """(Solution, whether the implicit auction ran) of one level, coarser levels first."""
-    lat = Lattice.of(points, xs, ys)
-    v0, implicit = _starting_potentials(points, xs, ys)
+def _solve(points: NDArray[np.float64], xs: NDArray[np.float64], ys: NDArray[np.float64],
+           mask: NDArray[np.bool_] | None, threads: int) -> tuple[Solution, bool]:  # fmt: skip
+    """(Solution, whether the implicit auction ran) of one level, coarser levels first.
+
+    ``mask`` is (len(ys), len(xs)) bool or None.
+    """
+    lat = Lattice.of(points, xs, ys, None if mask is None else mask.ravel(), threads)
+    v0, implicit = _starting_potentials(points, xs, ys, mask, threads)
     # Where the coarse level's sparse auction stalled, this level's would too: skip it.
     prob = SparseProblem.start(lat, v0, min(K_CANDIDATES, lat.m), implicit)
     cert, rounds = _certify_until_clean(prob)
@@ -64,14 +79,20 @@ def _solve(points: NDArray[np.float64], xs: NDArray[np.float64], ys: NDArray[np.
     return Solution(node, cert.u_star, cert.v, cert.lower_bound, rounds), prob.implicit
 
 
-def _starting_potentials(points: NDArray, xs: NDArray, ys: NDArray) -> tuple[NDArray, bool]:
+def _starting_potentials(points: NDArray, xs: NDArray, ys: NDArray, mask: NDArray | None,
+                         threads: int) -> tuple[NDArray, bool]:  # fmt: skip
     m = len(xs) * len(ys)
     if m <= BASE_NODES:
         return np.zeros(m), False
     xs_c, ys_c = coarse_axis(xs), coarse_axis(ys)
+    mask_c = None if mask is None else coarse_mask(mask, (xs, ys), (xs_c, ys_c))
     m_coarse = len(xs_c) * len(ys_c)
-    n_keep = max(1, min(m_coarse, round(len(points) * m_coarse / m)))
-    sol, implicit = _solve(subsample(points, n_keep), xs_c, ys_c)
+    u_fine = m if mask is None else int(mask.sum())
+    u_coarse = m_coarse if mask_c is None else int(mask_c.sum())
+    if u_coarse == 0:  # a mask too fine for the coarse lattice
+        return np.zeros(m), False
+    n_keep = max(1, min(u_coarse, round(len(points) * u_coarse / u_fine)))
+    sol, implicit = _solve(subsample(points, n_keep), xs_c, ys_c, mask_c, threads)
     return interpolate(sol.v, (xs_c, ys_c), (xs, ys)), implicit
 
 

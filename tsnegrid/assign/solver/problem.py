@@ -19,7 +19,6 @@ from tsnegrid.assign.solver.flood import candidates
 from tsnegrid.assign.solver.graph import (
     Lattice,
     merge_edges,
-    pair_costs,
     row_of_edges,
     sorted_assignment,
     uncovered_column_edges,
@@ -84,10 +83,11 @@ def _refine(lat: Lattice, v: NDArray, k: int, feasible: NDArray, implicit: bool)
     budget = AUCTION_BUDGET * lat.n
     if not implicit:
         indptr, indices = _graph(lat, v, k, feasible)
-        costs = pair_costs(lat.px, lat.py, lat.xs, lat.ys, lat.cols, row_of_edges(indptr), indices)
+        costs = lat.costs(row_of_edges(indptr), indices)
         sparse_v = v.copy()
         owner = scaled_auction(indptr, indices, costs, sparse_v, eps0, eps1, budget)
-        if np.count_nonzero(owner < 0) <= max(STALL_MIN, STALL_SHARE * len(owner)):
+        stalled = np.count_nonzero(owner < 0) > max(STALL_MIN, STALL_SHARE * len(owner))
+        if not stalled:
             return sparse_v, owner, (indptr, indices), False
     v, owner = implicit_auction(
         lat, v, K_IMPLICIT, IMPLICIT_EPS0 * h2, eps1, budget, IMPLICIT_FACTOR
@@ -153,13 +153,20 @@ class SparseProblem:
         (The columns of highest potential when the auction did not place all of them.) All
         potentials are clipped to the dummy level ``t`` (lowering a potential keeps every
         edge feasible), so every dummy-held column has the largest potential, as optimality
-        requires. The hub reaches them and the columns the feasible assignment leaves free.
+        requires. The hub reaches them and the columns the feasible assignment leaves free. The
+        masked nodes of a masked lattice are always among them.
         """
         n_dummy = lat.m - lat.n
         if n_dummy == 0:
             return cls(lat, v, float(v.max()), np.zeros(0, dtype=np.int64))
+        if lat.masked:  # the masked nodes are dummy-held, at the dummy level t
+            off = np.flatnonzero(~lat.usable)
+            v[off] = np.inf
+            held = np.union1d(held, off)
         empty = held if len(held) == n_dummy else np.argsort(-v, kind="stable")[:n_dummy]
         t = float(v[empty].min())
+        if not np.isfinite(t):  # every usable node is taken: t is the top usable potential
+            t = float(v[np.isfinite(v)].max())
         np.minimum(v, t, out=v)
         hub = np.ones(lat.m, dtype=np.bool_)
         hub[feasible] = False
@@ -178,7 +185,7 @@ class SparseProblem:
         """Install a new edge set (each row is sorted when a search first reaches it)."""
         lat = self.lat
         self.erow = row_of_edges(indptr)
-        self.costs = pair_costs(lat.px, lat.py, lat.xs, lat.ys, lat.cols, self.erow, indices)
+        self.costs = lat.costs(self.erow, indices)
         self.indptr, self.indices = indptr, indices
         self.skey = np.empty(len(indices))
         self.ready[:] = False
@@ -236,7 +243,7 @@ class SparseProblem:
         lat = self.lat
         by_col = np.bincount(cols, minlength=lat.m)[cols] > np.bincount(rows, minlength=lat.n)[rows]
         by_col &= ~self.col_dummy[cols]  # dummy-held columns share t; fix those on the row side
-        cost = pair_costs(lat.px, lat.py, lat.xs, lat.ys, lat.cols, rows[by_col], cols[by_col])
+        cost = lat.costs(rows[by_col], cols[by_col])
         lowered = self.v.copy()
         np.minimum.at(lowered, cols[by_col], cost - self.u[rows[by_col]])
         lowered[hub] = np.minimum(lowered[hub], self.t)

@@ -23,6 +23,8 @@ import numba as nb
 import numpy as np
 from numpy.typing import NDArray
 
+from tsnegrid.assign.solver.blocks import run_blocks
+
 
 @dataclass(frozen=True)
 class Pyramid:
@@ -239,20 +241,18 @@ def _query(  # type: ignore[no-untyped-def]
     return count
 
 
-@nb.njit(cache=True)
-def _query_batch(px, py, cutoffs, k, maxima, planes, offsets, lrows, lcols, xs, ys):  # type: ignore[no-untyped-def]
-    n = len(px)
-    out_idx = np.full((n, k), -1, dtype=np.int64)
-    out_val = np.full((n, k), np.inf)
-    counts = np.zeros(n, dtype=np.int64)
+@nb.njit(cache=True, nogil=True)
+def _query_block(px, py, cutoffs, maxima, planes, offsets, lrows, lcols, xs, ys, lo, hi, out):  # type: ignore[no-untyped-def]
+    """Points ``lo:hi`` of :func:`smallest_reduced`, written to their rows of ``out``."""
+    out_idx, out_val, counts = out
+    k = out_idx.shape[1]
     hkeys = np.empty(4 * len(maxima) + 8)
     hitems = np.empty(4 * len(maxima) + 8, dtype=np.int64)
-    for i in range(n):
+    for i in range(lo, hi):
         counts[i] = _query(
             px[i], py[i], cutoffs[i], k, maxima, planes, offsets, lrows, lcols, xs, ys,
             out_val[i], out_idx[i], hkeys, hitems,
         )  # fmt: skip
-    return out_idx, out_val, counts
 
 
 def smallest_reduced(
@@ -260,6 +260,7 @@ def smallest_reduced(
     points: NDArray[np.float64],
     k: int,
     cutoffs: NDArray[np.float64] | None = None,
+    threads: int = 1,
 ) -> tuple[NDArray[np.int64], NDArray[np.float64], NDArray[np.int64]]:
     """For each point, the (up to) ``k`` nodes of smallest ``|p - q_j|^2 - v_j`` below its cut-off.
 
@@ -269,6 +270,7 @@ def smallest_reduced(
     points : (n, 2) float64 point coordinates.
     k : how many nodes to keep per point.
     cutoffs : (n,) only values strictly below are returned; ``None`` means no cut-off.
+    threads : worker threads (each point is searched alone: the result does not depend on it).
 
     Returns
     -------
@@ -279,7 +281,10 @@ def smallest_reduced(
     n = len(points)
     cut = np.full(n, np.inf) if cutoffs is None else np.ascontiguousarray(cutoffs, np.float64)
     p = pyramid
-    return _query_batch(
-        np.ascontiguousarray(points[:, 0]), np.ascontiguousarray(points[:, 1]), cut, k,
-        p.maxima, p.planes, p.offsets, p.level_rows, p.level_cols, p.xs, p.ys,
-    )  # fmt: skip
+    px, py = np.ascontiguousarray(points[:, 0]), np.ascontiguousarray(points[:, 1])
+    out = (np.full((n, k), -1, dtype=np.int64), np.full((n, k), np.inf),
+           np.zeros(n, dtype=np.int64))  # fmt: skip
+    run_blocks(n, threads, lambda lo, hi: _query_block(
+        px, py, cut, p.maxima, p.planes, p.offsets, p.level_rows, p.level_cols, p.xs, p.ys,
+        lo, hi, out))  # fmt: skip
+    return out

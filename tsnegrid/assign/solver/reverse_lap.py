@@ -94,7 +94,8 @@ def _search_back(free_cols, g, cols, st, ws):  # type: ignore[no-untyped-def]
 
 @nb.njit(cache=True)
 def _update_and_flip(end, dend, st, ws):  # type: ignore[no-untyped-def]
-    """Shift the scanned potentials by ``dend - d`` and flip the matching along the path."""
+    """Shift the scanned potentials by ``dend - d`` and flip the matching along the path;
+    return the free column it started from (now matched)."""
     u, v, row4col, col4row = st[0], st[1], st[4], st[5]
     cdist, predcol, scanned = ws[0], ws[2], ws[7]
     for s in range(1, scanned[0] + 1):
@@ -110,7 +111,7 @@ def _update_and_flip(end, dend, st, ws):  # type: ignore[no-untyped-def]
         row4col[j] = i
         col4row[i] = j
         if nxt < 0:
-            return
+            return j  # the free column the path started from
         i = nxt
 
 
@@ -150,7 +151,8 @@ def augment_back(g, cols, st, free_value):  # type: ignore[no-untyped-def]
         if end < 0:
             failed = len(free_cols)
             break
-        _update_and_flip(end, dend, st, ws)
+        root = _update_and_flip(end, dend, st, ws)
         _reset(free_cols, ws)
-        free_cols = np.flatnonzero(row4col == free_value)
+        # the other free columns stay free: drop the root, keep the order (as flatnonzero)
+        free_cols = free_cols[free_cols != root]
     return failed
