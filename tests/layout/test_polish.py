@@ -1,0 +1,212 @@
+"""Tests of the layout polish: never worse by DPQ_16, one image per usable cell, thread-free."""
+
+from __future__ import annotations
+
+import itertools
+
+import numpy as np
+import pytest
+from numpy.typing import NDArray
+from scipy.optimize import linear_sum_assignment
+
+from tsnegrid.assign.assignment import assign_to_grid
+from tsnegrid.errors import UsageError
+from tsnegrid.layout import PolishedLayout, polish_layout
+from tsnegrid.layout.kernels import EMPTY, UNUSABLE, solve_small_lap
+from tsnegrid.layout.swaps import RANK_WEIGHTS, init_state, neighbour_table, swap_sweep
+from tsnegrid.quality.baselines import random_layout, sorted_layout
+from tsnegrid.quality.dpq import dpq
+
+
+def _blobs(n: int, d: int, seed: int) -> NDArray[np.float64]:
+    """n points around 6 seeded centres in d dimensions."""
+    rng = np.random.default_rng(seed)
+    centres = rng.normal(size=(6, d)) * 4
+    return centres[rng.integers(6, size=n)] + rng.normal(size=(n, d))
+
+
+def _projected_start(x: NDArray[np.float64], rows: int, cols: int) -> NDArray[np.intp]:
+    """The pipeline's kind of start: a 2-D map (here the top two principal axes) + exact LAP."""
+    centred = x - x.mean(axis=0)
+    _, _, vt = np.linalg.svd(centred, full_matrices=False)
+    points = centred @ vt[:2].T
+    points = (points - points.min(axis=0)) / np.ptp(points, axis=0)
+    return assign_to_grid(points, rows, cols).node_of_point
+
+
+def _disc_mask(rows: int, cols: int) -> NDArray[np.bool_]:
+    r, c = np.mgrid[:rows, :cols]
+    return (((r - (rows - 1) / 2) / rows) ** 2 + ((c - (cols - 1) / 2) / cols) ** 2 <= 0.25).ravel()
+
+
+def _assert_one_to_one(layout: PolishedLayout, n: int, usable: NDArray[np.bool_]) -> None:
+    nodes = layout.node_of_point
+    assert nodes.shape == (n,)
+    assert np.unique(nodes).size == n
+    assert nodes.min() >= 0 and nodes.max() < usable.size
+    assert usable[nodes].all()
+
+
+@pytest.mark.parametrize(
+    ("n", "rows", "cols", "seed", "start"),
+    [
+        (144, 12, 12, 0, "projected"),
+        (150, 10, 17, 1, "projected"),  # a rectangle with 20 empty cells
+        (120, 12, 12, 2, "random"),
+        (100, 9, 13, 3, "sorted"),
+        (64, 8, 8, 4, "projected"),
+    ],
+)
+def test_polish_never_lowers_dpq(n: int, rows: int, cols: int, seed: int, start: str) -> None:
+    x = _blobs(n, 10, seed=n + rows)
+    nodes = {
+        "projected": lambda: _projected_start(x, rows, cols),
+        "random": lambda: random_layout(n, rows, cols, seed=3),
+        "sorted": lambda: sorted_layout(x, rows, cols),
+    }[start]()
+    result = polish_layout(x, nodes, rows, cols, seed=seed)
+    before = dpq(x, nodes, rows, cols).value
+    after = dpq(x, result.node_of_point, rows, cols).value
+    assert result.dpq_before == pytest.approx(before, abs=1e-12)
+    assert result.dpq_after == pytest.approx(after, abs=1e-12)
+    assert after >= before
+    _assert_one_to_one(result, n, np.ones(rows * cols, dtype=bool))
+
+
+def test_polish_improves_a_random_layout_and_reports_its_work() -> None:
+    x = _blobs(200, 8, seed=1)
+    start = random_layout(200, 15, 15, seed=0)
+    result = polish_layout(x, start, 15, 15, seed=0)
+    assert not result.kept_input
+    assert result.dpq_after > result.dpq_before + 0.05
+    assert result.moved == np.count_nonzero(result.node_of_point != start) > 0
+    assert result.filter_passes > 0 and result.swap_sweeps > 0 and result.swaps > 0
+
+
+def test_effort_zero_returns_the_input() -> None:
+    x = _blobs(50, 4, seed=2)
+    start = random_layout(50, 8, 8, seed=1)
+    result = polish_layout(x, start, 8, 8, seed=0, effort=0)
+    np.testing.assert_array_equal(result.node_of_point, start)
+    assert result.kept_input and result.moved == 0
+    assert result.dpq_after == result.dpq_before
+
+
+def test_mask_is_respected() -> None:
+    rows, cols = 16, 20
+    usable = _disc_mask(rows, cols)
+    n = int(usable.sum()) - 7  # a few usable cells stay empty too
+    x = _blobs(n, 6, seed=4)
+    start = np.flatnonzero(usable)[np.random.default_rng(0).permutation(int(usable.sum()))[:n]]
+    result = polish_layout(x, start, rows, cols, usable=usable, seed=1)
+    _assert_one_to_one(result, n, usable)
+    assert result.dpq_after >= result.dpq_before
+    assert result.dpq_after > result.dpq_before  # a random start leaves room
+
+
+@pytest.mark.parametrize("effort", [1.0, 2.0])
+def test_same_result_on_one_and_two_threads(effort: float) -> None:
+    # 34 rows: four bands of swap sweeps, two of each parity run at once on two threads.
+    x = _blobs(1000, 12, seed=5)
+    start = _projected_start(x, 34, 30)
+    one = polish_layout(x, start, 34, 30, seed=7, threads=1, effort=effort)
+    two = polish_layout(x, start, 34, 30, seed=7, threads=2, effort=effort)
+    np.testing.assert_array_equal(one.node_of_point, two.node_of_point)
+    assert (one.dpq_before, one.dpq_after, one.swaps, one.swap_sweeps) == (
+        two.dpq_before, two.dpq_after, two.swaps, two.swap_sweeps)  # fmt: skip
+
+
+def test_same_seed_same_result() -> None:
+    x = _blobs(200, 5, seed=6)
+    start = random_layout(200, 15, 15, seed=2)
+    first = polish_layout(x, start, 15, 15, seed=3)
+    again = polish_layout(x, start, 15, 15, seed=3)
+    np.testing.assert_array_equal(first.node_of_point, again.node_of_point)
+
+
+@pytest.mark.parametrize(
+    ("kwargs", "message"),
+    [
+        ({"usable": np.ones(20, dtype=bool)}, "usable must be a \\(100,\\) bool array"),
+        ({"usable": np.arange(100) < 30}, "leaves 30 usable cells for 50 images"),
+        ({"node_of_point": np.arange(49)}, "node_of_point must be \\(50,\\)"),
+        ({"node_of_point": np.zeros(50, dtype=int)}, "50 distinct cells"),
+        ({"node_of_point": np.arange(50) + 60}, "50 distinct cells"),
+        ({"features": np.zeros(50)}, "features must be a finite \\(n, d\\) array"),
+        ({"effort": -1.0}, "effort -1.0 is negative"),
+        ({"usable": np.arange(100) >= 10}, "cells the mask leaves unusable"),
+    ],
+)
+def test_bad_arguments_raise_usage_errors(kwargs: dict[str, object], message: str) -> None:
+    args: dict[str, object] = {
+        "features": _blobs(50, 3, seed=0),
+        "node_of_point": np.arange(50),
+        "rows": 10,
+        "cols": 10,
+        "seed": 0,
+    }
+    args.update(kwargs)
+    with pytest.raises(UsageError, match=message) as caught:
+        polish_layout(**args)  # type: ignore[arg-type]
+    assert "\n" not in str(caught.value)
+
+
+@pytest.mark.parametrize("k", [1, 2, 5, 16, 25])
+def test_small_lap_matches_scipy(k: int) -> None:
+    rng = np.random.default_rng(k)
+    for _ in range(20):
+        cost = rng.random((25, 25)) * rng.integers(1, 100)
+        assign = np.empty(25, dtype=np.int64)
+        solve_small_lap(cost, k, assign)
+        rows, cols = linear_sum_assignment(cost[:k, :k])
+        assert np.unique(assign[:k]).size == k
+        ours = cost[np.arange(k), assign[:k]].sum()
+        assert ours == pytest.approx(cost[rows, cols].sum(), rel=1e-12)
+
+
+def test_swap_sweeps_keep_their_bookkeeping_exact() -> None:
+    """After sweeps, the cached distances and energies equal ones computed afresh, and the
+    total energy fell: the incremental swap gains are the true ones."""
+    rows, cols = 14, 15
+    x = _blobs(170, 6, seed=8)
+    usable = _disc_mask(rows, cols) | (np.arange(rows * cols) % 3 == 0)
+    cells = np.flatnonzero(usable)[:170]
+    item_at = np.full(rows * cols, EMPTY, dtype=np.int64)
+    item_at[~usable] = UNUSABLE
+    item_at[np.random.default_rng(1).permutation(cells)] = np.arange(170)
+    nbr = neighbour_table(rows, cols, usable, 8)
+    dist, energy = init_state(x, item_at, nbr, RANK_WEIGHTS)
+    start_energy = energy.sum()
+    active = item_at >= 0
+    gained = 0.0
+    for _ in range(3):
+        _, gain = swap_sweep(x, item_at, usable, nbr, dist, energy, RANK_WEIGHTS, rows, cols, 1,
+                             active, 0, rows)  # fmt: skip
+        gained += gain
+    fresh_dist, fresh_energy = init_state(x, item_at, nbr, RANK_WEIGHTS)
+    np.testing.assert_allclose(energy, fresh_energy, atol=1e-9)
+    np.testing.assert_allclose(dist, fresh_dist, atol=1e-12)
+    assert energy.sum() == pytest.approx(start_energy + gained, abs=1e-8)
+    assert gained < 0
+    assert (item_at[~usable] == UNUSABLE).all()
+
+
+def test_beats_flas_defaults_from_its_own_layout() -> None:
+    """Polishing FLAS's layout of random colours raises its DPQ_16 (vc_flas optional)."""
+    vc_flas = pytest.importorskip("vc_flas")
+    colours = np.random.default_rng(0).random((256, 3))
+    arrangement = vc_flas.flas(colours.reshape(16, 16, 3).astype(np.float32), seed=1)
+    sorting = arrangement.sorting.ravel()
+    start = np.empty(256, dtype=np.intp)
+    start[sorting] = np.arange(256)
+    result = polish_layout(colours, start, 16, 16, seed=0)
+    assert result.dpq_after > dpq(colours, start, 16, 16).value
+
+
+def test_progress_rises_to_one() -> None:
+    x = _blobs(120, 4, seed=9)
+    seen: list[float] = []
+    polish_layout(x, random_layout(120, 11, 11, seed=0), 11, 11, seed=0, progress=seen.append)
+    assert seen[-1] == 1.0
+    assert all(0.0 <= a <= b <= 1.0 for a, b in itertools.pairwise(seen))
+    assert len(seen) > 3

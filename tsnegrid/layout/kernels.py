@@ -1,0 +1,165 @@
+"""numba kernels of the layout polish: the smoothed map and the small exact assignments.
+
+Cells hold ``item_at[cell]``: a point index, ``EMPTY`` (a usable cell without an image) or
+``UNUSABLE`` (masked out). Every kernel here is deterministic and touches only the cells it is
+given, so disjoint tiles may run on any number of threads with the same result.
+"""
+
+from __future__ import annotations
+
+import numba
+import numpy as np
+
+EMPTY = -1
+UNUSABLE = -2
+
+
+@numba.njit(cache=True, nogil=True)
+def smooth_map(features, item_at, rows, cols, radius, hole_weight, previous, out):  # type: ignore[no-untyped-def]
+    """Box-filtered map of the features on the grid, normalised by the filtered weights.
+
+    A cell's value is the weighted mean over the ``(2 radius + 1)²`` window around it (clipped
+    at the border) of the cells' vectors: an image's features with weight 1, an empty cell's
+    ``previous`` smoothed value with weight ``hole_weight``, a masked cell nothing. ``out`` is
+    (rows*cols, d); cells whose window weighs nothing get the mean of the features.
+    Returns the (rows*cols,) filtered weights.
+    """
+    d = features.shape[1]
+    n_cells = rows * cols
+    # Prefix sums over (rows+1, cols+1): window sums in O(1) per cell and dimension.
+    acc = np.zeros((rows + 1, cols + 1, d))
+    wacc = np.zeros((rows + 1, cols + 1))
+    for r in range(rows):
+        for c in range(cols):
+            cell = r * cols + c
+            item = item_at[cell]
+            w = 0.0
+            if item >= 0:
+                w = 1.0
+            elif item == EMPTY:
+                w = hole_weight
+            wacc[r + 1, c + 1] = wacc[r, c + 1] + wacc[r + 1, c] - wacc[r, c] + w
+            for k in range(d):
+                v = 0.0
+                if item >= 0:
+                    v = features[item, k]
+                elif item == EMPTY:
+                    v = hole_weight * previous[cell, k]
+                acc[r + 1, c + 1, k] = acc[r, c + 1, k] + acc[r + 1, c, k] - acc[r, c, k] + v
+    mean = np.zeros(d)
+    for i in range(features.shape[0]):
+        for k in range(d):
+            mean[k] += features[i, k]
+    mean /= max(1, features.shape[0])
+    weights = np.zeros(n_cells)
+    for r in range(rows):
+        r0, r1 = max(0, r - radius), min(rows, r + radius + 1)
+        for c in range(cols):
+            c0, c1 = max(0, c - radius), min(cols, c + radius + 1)
+            cell = r * cols + c
+            w = wacc[r1, c1] - wacc[r0, c1] - wacc[r1, c0] + wacc[r0, c0]
+            weights[cell] = w
+            if w <= 1e-12:
+                out[cell, :] = mean
+                continue
+            for k in range(d):
+                s = acc[r1, c1, k] - acc[r0, c1, k] - acc[r1, c0, k] + acc[r0, c0, k]
+                out[cell, k] = s / w
+    return weights
+
+
+@numba.njit(cache=True, nogil=True)
+def solve_small_lap(cost, k, assign):  # type: ignore[no-untyped-def]
+    """Exact minimum-cost assignment of a k x k cost (top-left of ``cost``): row i -> ``assign[i]``.
+
+    Shortest augmenting paths with dual potentials (the Hungarian method in its O(k³) form).
+    """
+    inf = np.inf
+    u = np.zeros(k + 1)
+    v = np.zeros(k + 1)
+    p = np.zeros(k + 1, dtype=np.int64)  # p[j]: row matched to column j (1-based; 0 none)
+    way = np.zeros(k + 1, dtype=np.int64)
+    minv = np.empty(k + 1)
+    used = np.empty(k + 1, dtype=np.bool_)
+    for i in range(1, k + 1):
+        p[0] = i
+        j0 = 0
+        minv[:] = inf
+        used[:] = False
+        while True:
+            used[j0] = True
+            i0 = p[j0]
+            delta = inf
+            j1 = 0
+            for j in range(1, k + 1):
+                if not used[j]:
+                    cur = cost[i0 - 1, j - 1] - u[i0] - v[j]
+                    if cur < minv[j]:
+                        minv[j] = cur
+                        way[j] = j0
+                    if minv[j] < delta:
+                        delta = minv[j]
+                        j1 = j
+            for j in range(k + 1):
+                if used[j]:
+                    u[p[j]] += delta
+                    v[j] -= delta
+                else:
+                    minv[j] -= delta
+            j0 = j1
+            if p[j0] == 0:
+                break
+        while True:
+            j1 = way[j0]
+            p[j0] = p[j1]
+            j0 = j1
+            if j0 == 0:
+                break
+    for j in range(1, k + 1):
+        assign[p[j] - 1] = j - 1
+
+
+@numba.njit(cache=True, nogil=True)
+def reassign_tiles(features, smoothed, item_at, tile_cells, tile_sizes, first, last):  # type: ignore[no-untyped-def]
+    """Re-assign the items of tiles ``first..last-1`` to their cells by exact small LAPs.
+
+    ``tile_cells[t, :tile_sizes[t]]`` are the usable cells of tile t. The cost of an image at
+    a cell is the squared distance of its features to the cell's ``smoothed`` value; an empty
+    cell costs nothing anywhere. Changes ``item_at`` in place on the tiles' cells only.
+    Returns how many images changed cell.
+    """
+    kmax = tile_cells.shape[1]
+    d = features.shape[1]
+    cost = np.empty((kmax, kmax))
+    assign = np.empty(kmax, dtype=np.int64)
+    items = np.empty(kmax, dtype=np.int64)
+    moved = 0
+    for t in range(first, last):
+        k = tile_sizes[t]
+        if k < 2:
+            continue
+        n_images = 0
+        for i in range(k):
+            items[i] = item_at[tile_cells[t, i]]
+            if items[i] >= 0:
+                n_images += 1
+        if n_images == 0 or (n_images == 1 and k == 1):
+            continue
+        for i in range(k):
+            item = items[i]
+            for j in range(k):
+                if item < 0:
+                    cost[i, j] = 0.0
+                    continue
+                cell = tile_cells[t, j]
+                s = 0.0
+                for q in range(d):
+                    diff = features[item, q] - smoothed[cell, q]
+                    s += diff * diff
+                cost[i, j] = s
+        solve_small_lap(cost, k, assign)
+        for i in range(k):
+            if assign[i] != i and items[i] >= 0:
+                moved += 1
+            item_at[tile_cells[t, assign[i]]] = items[i]
+    return moved
