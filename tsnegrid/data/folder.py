@@ -11,6 +11,7 @@ import os
 import struct
 import warnings
 import zlib
+from collections.abc import Iterable
 from pathlib import Path
 
 import numpy as np
@@ -86,20 +87,48 @@ def read_image_folder(folder: Path, *, thumb_px: int = 32, strict: bool = False)
         raise UsageError(f"thumbnail size {thumb_px} px is too small; use at least 4")
     root = _check_folder(folder)
     relative = _find_images(root)
+    outcomes = (read_one(root, name, thumb_px) for name in relative)
+    return collect_images(root, relative, outcomes, thumb_px=thumb_px, strict=strict)
+
+
+def read_one(root: Path, name: str, thumb_px: int) -> NDArray[np.uint8] | str:
+    """The thumbnail of ``root / name`` ((thumb_px, thumb_px, 3) uint8), or why it is unreadable.
+
+    The one step per file that :func:`read_image_folder` and the Dask reader
+    (:mod:`tsnegrid.data.distributed`) share.
+    """
+    try:
+        return _thumbnail(root / name, thumb_px)
+    except _Unreadable as exc:
+        return str(exc)
+
+
+def collect_images(
+    root: Path,
+    relative: list[str],
+    outcomes: Iterable[NDArray[np.uint8] | str],
+    *,
+    thumb_px: int,
+    strict: bool,
+) -> ImageSet:
+    """The ImageSet of ``relative``'s files from their :func:`read_one` outcomes, in order.
+
+    Raises InputError on the first unreadable file when ``strict`` (not reading the rest of
+    a lazy ``outcomes``), or when no file is readable.
+    """
     pixels = np.empty((len(relative), thumb_px, thumb_px, 3), dtype=np.uint8)
     names: list[str] = []
     skipped: list[SkippedFile] = []
-    for name in relative:
-        try:
-            pixels[len(names)] = _thumbnail(root / name, thumb_px)
-        except _Unreadable as exc:
+    for name, outcome in zip(relative, outcomes, strict=True):
+        if isinstance(outcome, str):
             if strict:
                 raise InputError(
-                    f"{root / name}: {exc}; remove the file, or drop --strict-input to skip "
+                    f"{root / name}: {outcome}; remove the file, or drop --strict-input to skip "
                     f"unreadable files"
-                ) from None
-            skipped.append(SkippedFile(name, str(exc)))
+                )
+            skipped.append(SkippedFile(name, outcome))
             continue
+        pixels[len(names)] = outcome
         names.append(name)
     if not names:
         first = skipped[0]

@@ -191,3 +191,25 @@ def warm_up() -> None:
     search does not wait for it. The result is thrown away.
     """
     nearest_others(np.arange(32.0).reshape(16, 2), 1)
+
+
+def pair_sq_distances(
+    x: NDArray[np.floating], rows: NDArray[np.intp], cand: NDArray[np.intp]
+) -> NDArray[np.float64]:
+    """Squared distances from ``x[rows[i]]`` to each ``x[cand[i, j]]``, by direct differences
+    summed feature by feature in order: the arithmetic :func:`nearest_others` reports with, so
+    the same pair gets the same distance to the bit.
+
+    Parameters
+    ----------
+    x : (n, d) floats.
+    rows : (m,) indices into ``x``.
+    cand : (m, c) indices into ``x``.
+
+    Returns
+    -------
+    (m, c) float64.
+    """
+    data = np.ascontiguousarray(x, dtype=np.float64)
+    return _direct_sq_distances(data, np.asarray(rows, dtype=np.intp),
+                                np.ascontiguousarray(cand, dtype=np.intp))  # fmt: skip
