@@ -2,13 +2,16 @@
 
     python benchmarks/pipeline.py                       # 2,500, 10,000 and 70,000 images
     python benchmarks/pipeline.py --sizes 2500 --repeats 3
+    python benchmarks/pipeline.py --sizes 10000 70000 --threads 1,2 --no-reference
 
 Each run is a fresh subprocess (so peak memory is the run's own): ours is ``generate.py`` with
 the cache off; the reference is the src-d notebook's recipe, rebuilt here: scikit-learn's PCA and
 Barnes-Hut t-SNE, lapjv on the dense cost matrix scaled to 100,000, and the notebook's five
 matplotlib figures drawn its way (every image an ``AnnotationBbox``, every move an arrow). It
 prints per-stage seconds, peak memory and the end-to-end ratio, and writes everything to
-``benchmarks/results/pipeline.json`` (or ``--out``).
+``benchmarks/results/pipeline.json`` (or ``--out``). With ``--threads 1,2`` (or ``1,4,16``) ours
+runs at each thread count, interleaved, and the speed-up of every stage over the first count is
+printed.
 """
 
 from __future__ import annotations
@@ -28,10 +31,11 @@ ROOT = Path(__file__).resolve().parent.parent
 RESULTS = ROOT / "benchmarks" / "results"
 
 
-def run_ours(n: int, out: Path, tsne_iter: int | None) -> dict[str, Any]:
+def run_ours(n: int, out: Path, tsne_iter: int | None, threads: int = 2) -> dict[str, Any]:
     """``generate.py`` on ``n`` Fashion-MNIST images; stage seconds from its timings.json."""
     size = ["--all"] if n >= 70_000 else ["--n", str(n)]
     size += [] if tsne_iter is None else ["--tsne-iter", str(tsne_iter)]
+    size += ["--threads", str(threads)]
     start = time.perf_counter()
     subprocess.run(
         [
@@ -168,6 +172,11 @@ def main() -> None:
         "--tsne-iter", type=int, help="our t-SNE iterations (default: generate.py's)"
     )
     parser.add_argument(
+        "--threads",
+        default="2",
+        help="comma-separated thread counts for ours, e.g. 1,2: per-stage speed-ups (default 2)",
+    )
+    parser.add_argument(
         "--out",
         type=Path,
         default=RESULTS / "pipeline.json",
@@ -178,18 +187,45 @@ def main() -> None:
         print(json.dumps(reference_recipe(args.reference)))
         return
     rows = []
+    counts = [int(c) for c in args.threads.split(",")]
     with tempfile.TemporaryDirectory() as tmp:
         for n in args.sizes:
-            ours = [
-                run_ours(n, Path(tmp) / f"run-{n}-{i}", args.tsne_iter) for i in range(args.repeats)
-            ]
-            row: dict[str, Any] = {"n": n, "tsne_iter": args.tsne_iter, "ours": _median(ours)}
+            by_threads: dict[int, list[dict[str, Any]]] = {c: [] for c in counts}
+            for i in range(args.repeats):  # interleaved, so that load drifts hit every count
+                for c in counts:
+                    out = Path(tmp) / f"run-{n}-{c}-{i}"
+                    by_threads[c].append(run_ours(n, out, args.tsne_iter, threads=c))
+            row: dict[str, Any] = {
+                "n": n,
+                "tsne_iter": args.tsne_iter,
+                "ours": _median(by_threads[counts[0]]),
+                "threads": {c: _median(r) for c, r in by_threads.items()},
+            }
+            if len(counts) > 1:
+                _print_speedups(n, row["threads"])
             if n <= 2500 and not args.no_reference:
                 row["reference"] = _median([run_reference(n) for _ in range(args.repeats)])
             rows.append(row)
             _print_row(row)
     args.out.parent.mkdir(parents=True, exist_ok=True)
     args.out.write_text(json.dumps({"runs": rows}, indent=2) + "\n")
+
+
+def _print_speedups(n: int, by_threads: dict[int, dict[str, Any]]) -> None:
+    """Each stage's seconds at every thread count and its speed-up over the first count."""
+    counts = list(by_threads)
+    base = by_threads[counts[0]]
+    print(f"N={n:,}: seconds by threads {counts}, speed-up over {counts[0]} thread(s)")
+    for stage, seconds in base["stages"].items():
+        others = [by_threads[c]["stages"].get(stage, float("nan")) for c in counts[1:]]
+        ups = ", ".join(f"{seconds / s:.2f}x" if s > 0 else "-" for s in others)
+        cells = " / ".join(f"{s:.2f}" for s in [seconds, *others])
+        print(f"    {stage:<12} {cells:>24} s   {ups}")
+    walls = [by_threads[c]["median_wall_seconds"] for c in counts]
+    print(
+        f"    {'end to end':<12} {' / '.join(f'{w:.2f}' for w in walls):>24} s   "
+        + ", ".join(f"{walls[0] / w:.2f}x" for w in walls[1:])
+    )
 
 
 def _median(runs: list[dict[str, Any]]) -> dict[str, Any]:

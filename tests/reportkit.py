@@ -7,9 +7,10 @@ import sys
 from pathlib import Path
 
 from tsnegrid.config import Config
-from tsnegrid.pipeline import RunResult, run
+from tsnegrid.pipeline import run
 from tsnegrid.report.context import report_context
 from tsnegrid.report.writer import write_docs
+from tsnegrid.results import RunResult
 
 ROOT = Path(__file__).resolve().parent.parent
 

@@ -7,6 +7,7 @@ import pytest
 from PIL import Image
 
 from tsnegrid import cli as generate
+from tsnegrid.flags import build_parser
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -127,7 +128,7 @@ def test_an_image_folder_end_to_end(tmp_path):
 
 def test_help_lists_every_flag(capsys):
     with pytest.raises(SystemExit) as exc:
-        generate.build_parser().parse_args(["--help"])
+        build_parser().parse_args(["--help"])
     assert exc.value.code == 0
     text = capsys.readouterr().out
     for flag in (
@@ -166,3 +167,25 @@ def test_out_under_a_file_is_an_output_error(capsys, tmp_path):
     assert f"--out {target}: cannot create the report folder" in err
     assert "choose a writable place" in err
     assert "tsnegrid: load" not in err  # refused before any work
+
+
+def test_a_mask_with_fewer_usable_cells_than_images_is_a_usage_error(capsys, tmp_path):
+    from PIL import Image, ImageDraw
+
+    mask = Image.new("L", (40, 40), 255)
+    ImageDraw.Draw(mask).rectangle((0, 0, 19, 39), fill=0)  # the left half
+    mask.save(tmp_path / "half.png")
+    got, err = _run(
+        capsys,
+        "--mask",
+        str(tmp_path / "half.png"),
+        "--grid",
+        "10x10",
+        "--n",
+        "80",
+        "--out",
+        str(tmp_path / "out"),
+    )
+    assert got == 2
+    assert "grid 10x10 leaves 50 usable cells under the mask but 80 images" in err
+    assert not (tmp_path / "out").exists()

@@ -7,7 +7,7 @@ import pytest
 from tests.reportkit import build_report, small_config
 from tsnegrid.config import Config
 from tsnegrid.errors import UsageError
-from tsnegrid.pipeline import plan_layout
+from tsnegrid.plan import plan_layout
 
 
 @pytest.mark.parametrize(
@@ -40,7 +40,8 @@ def test_a_grid_smaller_than_the_sample_is_a_usage_error():
         plan_layout(Config(grid=(3, 3), n_images=20), 100)
 
 
-TIMES = rb"[\d,.]+ (s|ms|MiB)\b|\d+\.\d{3}|\d+%|`(?:\xe2\x96\x88)*`"  # times, shares, bars
+# times, and shares with their bars (a share that rounds to 0 has no bar)
+TIMES = rb"(?:`(?:\xe2\x96\x88)+` )?\d+%|[\d,.]+ (s|ms|MiB)\b|\d+\.\d{3}"
 
 
 def _report_files(out):
@@ -79,6 +80,8 @@ def test_the_thread_count_changes_no_result(tmp_path):
     np.testing.assert_array_equal(one.features, two.features)
     np.testing.assert_array_equal(one.embedding.points, two.embedding.points)
     np.testing.assert_array_equal(one.assignment.node_of_point, two.assignment.node_of_point)
+    assert one.polished is not None and two.polished is not None
+    np.testing.assert_array_equal(one.final_nodes, two.final_nodes)  # the polished map too
     assert quality_json(one.quality) == quality_json(two.quality)
     assert one.figures == two.figures  # every figure, the map and its tiles, byte for byte
 
@@ -107,24 +110,21 @@ def test_numba_starts_on_a_thread_that_never_outlives_the_run_nor_fails_it(tmp_p
 
 @pytest.mark.slow
 def test_on_a_busy_machine_tsne_takes_fewer_threads_and_says_so(tmp_path, monkeypatch):
-    from tsnegrid import pipeline
-    from tsnegrid.embed import tsne as embedding
+    from tsnegrid import embed, pipeline, stages
 
     seen: list[int] = []
-    real = embedding.embed_tsne
+    real = embed.embed_tsne
 
     def spy(features, **kwargs):
         seen.append(kwargs["threads"])
         return real(features, **kwargs)
 
-    monkeypatch.setattr(pipeline, "embed_tsne", spy)
-    monkeypatch.setattr(pipeline, "allowed_cpus", lambda: [0, 1])
-    monkeypatch.setattr(
-        pipeline, "busy_cores", lambda cpus, **_: 1.0
-    )  # another process on one core
+    monkeypatch.setattr(embed, "embed_tsne", spy)
+    monkeypatch.setattr(stages, "allowed_cpus", lambda: [0, 1])
+    monkeypatch.setattr(stages, "busy_cores", lambda cpus, **_: 1.0)  # another process, 1 core
     notes: list[str] = []
     busy = pipeline.run(small_config(tmp_path / "a", n_images=60, threads=2), on_note=notes.append)
-    monkeypatch.setattr(pipeline, "busy_cores", lambda cpus, **_: 0.0)
+    monkeypatch.setattr(stages, "busy_cores", lambda cpus, **_: 0.0)
     idle = pipeline.run(small_config(tmp_path / "b", n_images=60, threads=2), on_note=notes.append)
     assert seen == [1, 2]
     assert notes == [
@@ -173,3 +173,86 @@ def test_degenerate_collections_still_make_a_report(tmp_path, case, one_row):
         np.testing.assert_array_equal(result.embedding.points, 0.5)
     if one_row:
         assert any("cells stay empty" in note for note in result.notes)
+
+
+def _disc(path, size=60):
+    from PIL import Image, ImageDraw
+
+    image = Image.new("L", (size, size), 255)
+    ImageDraw.Draw(image).ellipse((0, 0, size - 1, size - 1), fill=0)
+    image.save(path)
+    return path
+
+
+@pytest.mark.slow
+def test_a_masked_polished_run_uses_only_the_masks_cells_and_scores_both_layouts(tmp_path):
+    from tsnegrid.data.mask import read_mask, usable_cells
+    from tsnegrid.pipeline import run
+
+    mask = _disc(tmp_path / "disc.png")
+    result = run(small_config(tmp_path / "docs", n_images=120, mask=mask))
+    plan = result.plan
+    assert plan.usable is not None
+    np.testing.assert_array_equal(plan.usable, usable_cells(read_mask(mask), plan.rows, plan.cols))
+    assert plan.usable[result.assignment.node_of_point].all()
+    assert plan.usable[result.final_nodes].all()
+    assert len(set(result.final_nodes.tolist())) == 120
+    names = [s.name for s in result.quality.layouts]
+    assert names == ["polished", "t-SNE + LAP", "random", "sorted"]
+    for scored in result.quality.layouts:  # the baselines respect the mask too
+        assert plan.usable[scored.node_of_point].all()
+    polished, lap = result.quality.layouts[0].quality, result.quality.layouts[1].quality
+    assert polished.dpq16.value >= lap.dpq16.value
+
+
+@pytest.mark.slow
+def test_without_polish_the_final_map_is_the_assignment(tmp_path):
+    from tsnegrid.pipeline import run
+
+    result = run(small_config(tmp_path / "docs", n_images=80, polish=False))
+    assert result.polished is None
+    np.testing.assert_array_equal(result.final_nodes, result.assignment.node_of_point)
+    assert [s.name for s in result.quality.layouts] == ["t-SNE + LAP", "random", "sorted"]
+
+
+def test_a_mask_leaves_the_grid_its_shape_and_room_for_every_image(tmp_path):
+    from tsnegrid.data.mask import read_mask
+
+    mask = read_mask(_disc(tmp_path / "disc.png"))
+    plan = plan_layout(Config(n_images=300), 1797, mask)
+    assert plan.rows == plan.cols and plan.usable is not None
+    assert plan.usable.sum() >= 300 and plan.usable.size == plan.rows * plan.cols
+    assert any("usable" in note for note in plan.notes)
+    fixed = plan_layout(Config(grid=(20, 20)), 1797, mask)  # as many images as usable cells
+    assert fixed.usable is not None and fixed.n_images == fixed.usable.sum()
+    with pytest.raises(UsageError, match=r"leaves .* usable cells under the mask but 400 images"):
+        plan_layout(Config(grid=(20, 20), n_images=400), 1797, mask)
+
+
+@pytest.mark.slow
+def test_a_folder_decoded_on_a_local_dask_cluster_gives_the_same_report(tmp_path):
+    pytest.importorskip("distributed")
+    from PIL import Image
+
+    from tsnegrid.pipeline import run
+    from tsnegrid.quality.assess import quality_json
+
+    rng = np.random.default_rng(3)
+    for k, name in enumerate(("a", "b")):
+        (tmp_path / "imgs" / name).mkdir(parents=True)
+        for i in range(15):
+            pixels = rng.integers(0, 90, (10, 10, 3), dtype=np.uint8) + np.uint8(120 * k)
+            Image.fromarray(pixels).save(tmp_path / "imgs" / name / f"{i}.png")
+    folder = {"images": tmp_path / "imgs", "n_images": None, "thumb_px": 8}
+    alone = run(small_config(tmp_path / "x", **folder))
+    on_dask = run(small_config(tmp_path / "y", dask="local", **folder))
+    np.testing.assert_array_equal(alone.images.pixels, on_dask.images.pixels)
+    assert alone.images.names == on_dask.images.names
+    assert quality_json(alone.quality) == quality_json(on_dask.quality)
+    assert alone.figures == on_dask.figures
+    assert alone.config.digest() == on_dask.config.digest()  # --dask changes no result
+
+
+def test_dask_without_an_images_folder_is_a_usage_error():
+    with pytest.raises(UsageError, match="--dask decodes an --images folder"):
+        Config(dask="local")

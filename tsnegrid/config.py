@@ -22,10 +22,12 @@ DatasetName = Literal["digits", "mnist", "fashion-mnist"]
 SolverName = Literal["auto", "scipy", "lapjv"]
 #: The t-SNE engines (``--tsne``).
 TsneEngine = Literal["tsnegrid", "opentsne", "sklearn"]
+#: The nearest-neighbour search (``--neighbours``): ``auto`` is exact below 100,000 images.
+NeighbourMethod = Literal["auto", "exact", "approx"]
 #: With no --size, --grid, --n or --all, a large dataset is sampled down to this many images
 #: (the notebook's 50 x 50 run); a smaller one is used whole.
 DEFAULT_MAX_IMAGES = 2500
-_NOT_RESULT = frozenset({"out", "cache_dir", "force", "templates", "baseline"})
+_NOT_RESULT = frozenset({"out", "cache_dir", "force", "templates", "baseline", "dask"})
 
 
 @dataclass(frozen=True)
@@ -52,6 +54,12 @@ class Config:
         and the map's encoding use it); fixed here and recorded in the manifest. Results do
         not depend on it (tested for 1 and 2).
     solver : the linear-assignment solver.
+    polish : polish the assigned layout for distance preservation (:mod:`tsnegrid.layout`);
+        False keeps the notebook's t-SNE + exact assignment as the final map.
+    mask : an image whose dark parts are the grid cells images may take (the map's shape).
+    neighbours : the nearest-neighbour search: exact, approximate (HNSW), or ``auto``.
+    dask : a Dask scheduler's address, or ``local`` for a cluster on this machine, that decodes
+        and thumbnails an image folder (the report is the same); None: this process does.
     out : the folder the report is written to.
     data_dir : where datasets are looked for and cached.
     thumb_px : side of the square thumbnail of each image of a folder.
@@ -76,6 +84,9 @@ class Config:
     tsne: TsneEngine = "tsnegrid"
     threads: int = 2
     solver: SolverName = "auto"
+    polish: bool = True
+    mask: Path | None = None
+    neighbours: NeighbourMethod = "auto"
     out: Path = Path("docs")
     data_dir: Path = Path("data")
     thumb_px: int = 32
@@ -84,11 +95,13 @@ class Config:
     force: bool = False
     templates: Path | None = None
     baseline: str | None = None
+    dask: str | None = None
 
     def __post_init__(self) -> None:
         _check_choice("dataset", self.dataset, choices(DatasetName))
         _check_choice("solver", self.solver, choices(SolverName))
         _check_choice("tsne", self.tsne, choices(TsneEngine))
+        _check_choice("neighbours", self.neighbours, choices(NeighbourMethod))
         _check_positive("threads", self.threads)
         _check_positive("size", self.size)
         _check_positive("n_images", self.n_images)
@@ -105,6 +118,11 @@ class Config:
             )
         if self.all_images and (self.n_images is not None or self.size is not None):
             raise UsageError("--all conflicts with --n/--size: --all already takes every image")
+        if self.dask is not None and self.images is None:
+            raise UsageError(
+                "--dask decodes an --images folder: give --images DIR too, or drop "
+                "--dask for a built-in dataset"
+            )
         if not self.perplexity > 0:
             raise UsageError(f"perplexity {self.perplexity:g}: must be a positive number, e.g. 30")
         if not 0 <= self.seed < 2**32:

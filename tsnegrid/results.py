@@ -108,14 +108,27 @@ class Embedding:
 
 @dataclass(frozen=True)
 class Neighbours:
-    """Each item's ``k`` nearest other items in feature space (exact, euclidean), nearest first.
+    """Each item's ``k`` nearest other items in feature space (euclidean), nearest first.
 
     Computed once and shared: t-SNE's affinities and the quality stage's neighbourhoods both
-    start from it.
+    start from it. ``method`` is ``exact`` or ``approx`` (HNSW); ``recall`` the approximate
+    search's recall@10 against the exact one on a seeded sample (None when exact).
     """
 
     indices: NDArray[np.intp]  # (n, k)
     distances: NDArray[np.float64]  # (n, k)
+    method: str = "exact"
+    recall: float | None = None
+
+
+@dataclass(frozen=True)
+class NeighbourSearch:
+    """How the nearest neighbours were found: ``exact`` or ``approx`` (HNSW), with the
+    approximate search's recall@10 against the exact one on a seeded sample (None if exact)."""
+
+    method: str
+    k: int
+    recall: float | None = None
 
 
 @dataclass(frozen=True)
@@ -231,6 +244,33 @@ class Artifact:
 
 
 @dataclass(frozen=True)
+class PolishedLayout:
+    """A polished layout and what the report shows about it.
+
+    Attributes
+    ----------
+    node_of_point : (n,) distinct usable node indices ``r * cols + c``.
+    dpq_before, dpq_after : DPQ_16 of the input and of the returned layout.
+    dpq_exact : False when both were estimated from anchors (more than 5,000 images).
+    filter_passes : filtered-map assignment passes before the swaps of the kept layout (0: the
+        swaps alone won, or the input was kept).
+    swap_sweeps : pair-swap sweeps run for the kept layout; swaps: swaps made in them.
+    moved : images whose cell differs from the input's.
+    kept_input : True when polishing did not raise DPQ_16 and the input was returned.
+    """
+
+    node_of_point: NDArray[np.intp]
+    dpq_before: float
+    dpq_after: float
+    dpq_exact: bool
+    filter_passes: int
+    swap_sweeps: int
+    swaps: int
+    moved: int
+    kept_input: bool
+
+
+@dataclass(frozen=True)
 class StageTime:
     """How long one stage took in this run, and whether it was computed or loaded.
 
@@ -254,6 +294,7 @@ class LayoutPlan:
     rows: int
     cols: int
     notes: tuple[str, ...] = ()
+    usable: NDArray[np.bool_] | None = None  # (rows * cols,) the cells a mask leaves, or all
 
 
 @dataclass(frozen=True)
@@ -271,6 +312,15 @@ class RunResult:
     quality: QualityReport
     figures: tuple[Artifact, ...]  # the page figures, the full map and its tiles, as files
     timings: tuple[StageTime, ...]
+    polished: PolishedLayout | None = None  # the final map when polishing ran
+    search: NeighbourSearch | None = None
+
+    @property
+    def final_nodes(self) -> NDArray[np.intp]:
+        """(n,) the cell of every image on the final map: polished, or the assignment's."""
+        return (
+            self.assignment.node_of_point if self.polished is None else self.polished.node_of_point
+        )
 
     @property
     def notes(self) -> tuple[str, ...]:

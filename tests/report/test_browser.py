@@ -11,6 +11,7 @@ local server fails the test (it is aborted, so a test never waits on the network
 from __future__ import annotations
 
 import csv
+import json
 import os
 import re
 import subprocess
@@ -293,12 +294,8 @@ def test_lightbox_opens_after_in_site_navigation(browser, site):
 
 def grid_shape(site: Site) -> tuple[int, int, float, float]:
     """rows, cols and a cell's width and height in map pixels (from the files, not the viewer)."""
-    dzi = (site.folder / "tiles" / "map.dzi").read_text()
-    size = re.search(r'Width="(\d+)" Height="(\d+)"', dzi)
-    assert size is not None
-    rows = max(int(r["row"]) for r in site.layout) + 1
-    cols = max(int(r["col"]) for r in site.layout) + 1
-    return rows, cols, int(size.group(1)) / cols, int(size.group(2)) / rows
+    cells = json.loads((site.folder / "tiles" / "cells.json").read_text())
+    return cells["rows"], cells["cols"], cells["cell_width"], cells["cell_height"]
 
 
 def cell_on_screen(page: Page, site: Site, row: int, col: int) -> tuple[float, float]:

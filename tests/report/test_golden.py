@@ -14,12 +14,20 @@ import pytest
 
 from tsnegrid.assign.assignment import assign_to_grid
 from tsnegrid.config import Config
-from tsnegrid.pipeline import LayoutPlan, RunResult, StageTime
 from tsnegrid.quality.assess import assess_quality
 from tsnegrid.report import context as context_mod
 from tsnegrid.report.pages import PAGES, render_pages
 from tsnegrid.report.provenance import GitState
-from tsnegrid.results import Embedding, ImageSet, SkippedFile
+from tsnegrid.results import (
+    Embedding,
+    ImageSet,
+    LayoutPlan,
+    NeighbourSearch,
+    PolishedLayout,
+    RunResult,
+    SkippedFile,
+    StageTime,
+)
 
 GOLDEN = Path(__file__).resolve().parent / "golden"
 
@@ -41,6 +49,10 @@ def _fixed_run() -> RunResult:
     # fixed numbers, so that the pages do not follow the solver's last bits
     solved = assign_to_grid(points, rows, cols, solver="scipy")
     assignment = dataclasses.replace(solved, cost=0.42061764, lower_bound=0.42061764 - 2e-12)
+    # a polished layout: two images swapped (the numbers are fixed, as a real polish reports)
+    final = assignment.node_of_point.copy()
+    final[[0, 1]] = final[[1, 0]]
+    polished = PolishedLayout(final, 0.61, 0.64, True, 30, 3, 2, 2, False)
     return RunResult(
         config=Config(images=Path("/data/pets"), grid=(rows, cols), seed=5, cache_dir=None),
         images=images,
@@ -51,7 +63,7 @@ def _fixed_run() -> RunResult:
         embedding=Embedding(points=points, perplexity=2.0, notes=("Perplexity 30 is too large.",)),
         assignment=assignment,
         quality=assess_quality(
-            features, points, assignment.node_of_point, labels, rows, cols, seed=5
+            features, points, final, labels, rows, cols, seed=5, assigned=assignment.node_of_point
         ),
         figures=(),
         timings=(
@@ -60,6 +72,8 @@ def _fixed_run() -> RunResult:
             StageTime("assignment", 0.25, "computed", 0.25, 130.0),
             StageTime("pca", 0.001, "computed", 0.001, 130.0),  # a share that rounds to 0
         ),
+        polished=polished,
+        search=NeighbourSearch("approx", 6, 0.9875),
     )
 
 
@@ -85,6 +99,7 @@ def pages(monkeypatch):
         "map-full",
         "displacement",
         "seams",
+        "seams-lap",
     )
     return {
         a.path: a.data.decode() for a in render_pages(ctx, {k: f"img/{k}-0.png" for k in names})

@@ -4,15 +4,8 @@ import re
 import numpy as np
 import pytest
 
-from tests.reportkit import build_report, mkdocs_build, small_config
+from tests.reportkit import mkdocs_build
 from tsnegrid.report.pages import PAGES, md_escape
-
-
-@pytest.fixture(scope="module")
-def report(tmp_path_factory):
-    out = tmp_path_factory.mktemp("report") / "docs"
-    result = build_report(small_config(out), argv=["--n", "150"])
-    return out, result
 
 
 @pytest.mark.slow
@@ -31,6 +24,7 @@ def test_every_page_figure_and_data_file_is_written(report):
         "samples",
         "scatter",
         "seams",
+        "seams-lap",  # polished by default: the seams before polishing, beside
     ]
     for name in ("layout.csv", "timings.json", "manifest.json", "quality.json"):
         assert (out / name).is_file()
@@ -40,16 +34,18 @@ def test_every_page_figure_and_data_file_is_written(report):
 def test_layout_csv_has_one_row_per_image_with_its_cell(report):
     out, result = report
     lines = (out / "layout.csv").read_text().splitlines()
-    assert lines[0] == "index,name,label,x,y,row,col"
+    assert lines[0] == "index,name,label,x,y,row,col,lap_row,lap_col"
     assert len(lines) == 151
     first = lines[1].split(",")
-    r, c = divmod(int(result.assignment.node_of_point[0]), result.assignment.cols)
+    cols = result.assignment.cols
     assert first[0] == "0"
     assert first[1] == result.images.names[0]
     assert float(first[3]) == result.embedding.points[0, 0]
-    assert (int(first[5]), int(first[6])) == (r, c)
-    cells = {tuple(line.split(",")[5:7]) for line in lines[1:]}
-    assert len(cells) == 150
+    assert (int(first[5]), int(first[6])) == divmod(int(result.final_nodes[0]), cols)
+    assert (int(first[7]), int(first[8])) == divmod(int(result.assignment.node_of_point[0]), cols)
+    final = {tuple(line.split(",")[5:7]) for line in lines[1:]}
+    lap = {tuple(line.split(",")[7:9]) for line in lines[1:]}
+    assert len(final) == len(lap) == 150
 
 
 @pytest.mark.slow

@@ -1,14 +1,5 @@
 import pytest
 
-from tests.reportkit import build_report, small_config
-
-
-@pytest.fixture(scope="module")
-def report(tmp_path_factory):
-    out = tmp_path_factory.mktemp("report") / "docs"
-    result = build_report(small_config(out), argv=["--n", "150"])
-    return out, result
-
 
 @pytest.mark.slow
 def test_ci_summary_reads_the_report(report, capsys, tmp_path):

@@ -2,15 +2,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.reportkit import build_report, small_config
 from tsnegrid.errors import OutputError
-
-
-@pytest.fixture(scope="module")
-def report(tmp_path_factory):
-    out = tmp_path_factory.mktemp("report") / "docs"
-    result = build_report(small_config(out), argv=["--n", "150"])
-    return out, result
 
 
 @pytest.mark.slow

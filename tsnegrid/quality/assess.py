@@ -41,35 +41,33 @@ def assess_quality(
     threads: int = 1,
     progress: Progress | None = None,
     neighbours: NDArray[np.intp] | None = None,
+    assigned: NDArray[np.intp] | None = None,
+    usable: NDArray[np.bool_] | None = None,
 ) -> QualityReport:
     """Score the layout and the random and sorted baselines (features: the PCA features).
 
-    ``progress`` is called with the fraction done after each of the five steps (the shared
-    neighbour search, DPQ of all three arrangements, then the other numbers of each).
-    ``neighbours``: each image's exact nearest others in feature space, already found (the
-    t-SNE stage's), from which the neighbour search starts.
+    ``progress`` is called with the fraction done after each step (the shared neighbour search,
+    DPQ of all arrangements, then the other numbers of each). ``neighbours``: each image's
+    nearest others in feature space, already found (the t-SNE stage's), from which the
+    neighbour search starts. ``assigned``: when ``node_of_point`` is a polished layout, the
+    t-SNE + LAP layout it started from, scored beside it. ``usable``: the cells a mask leaves,
+    where the baselines go too.
     """
     n = len(features)
     if n < 2:
         return QualityReport(())  # every measure compares an image with others
     known = labels if np.any(labels >= 0) else None
-    arrangements = (
-        ("t-SNE + LAP", "t-SNE, then the exact assignment to the grid", node_of_point, points),
-        ("random", "a seeded random arrangement", random_layout(n, rows, cols, seed=seed), None),
-        (
-            "sorted",
-            "sorted by PC 1 along rows, by PC 2 within each row",
-            sorted_layout(features, rows, cols),
-            None,
-        ),
+    arrangements = _arrangements(
+        features, points, node_of_point, assigned, rows, cols, seed=seed, usable=usable
     )
     # The slow parts, the feature-space neighbour search and the feature distances behind DPQ,
     # are done once for all three layouts.
     report = progress or (lambda fraction: None)
     shared = nearest_candidates(features, max(layout_ks(n)), start=neighbours)
-    report(1 / 5)
+    steps = len(arrangements) + 2
+    report(1 / steps)
     dpqs = dpq_many(features, [a[2] for a in arrangements], rows, cols, seed=seed, threads=threads)
-    report(2 / 5)
+    report(2 / steps)
     scored = []
     for step, ((name, text, nodes, pts), est) in enumerate(
         zip(arrangements, dpqs, strict=True), start=3
@@ -78,8 +76,50 @@ def assess_quality(
             features, pts, nodes, known, rows, cols, seed=seed, feature_candidates=shared, dpq16=est
         )
         scored.append(ScoredLayout(name, text, nodes, quality))
-        report(step / 5)
+        report(step / steps)
     return QualityReport(tuple(scored))
+
+
+Arrangement = tuple[str, str, NDArray[np.intp], NDArray[np.float64] | None]
+
+
+def _arrangements(
+    features: NDArray[np.float64],
+    points: NDArray[np.float64],
+    node_of_point: NDArray[np.intp],
+    assigned: NDArray[np.intp] | None,
+    rows: int,
+    cols: int,
+    *,
+    seed: int,
+    usable: NDArray[np.bool_] | None,
+) -> list[Arrangement]:
+    """(name, description, cells, t-SNE points or None) of every layout the page compares."""
+    lap = "t-SNE, then the exact assignment to the grid"
+    if assigned is None:
+        ours: list[Arrangement] = [("t-SNE + LAP", lap, node_of_point, points)]
+    else:
+        polished = "t-SNE + LAP, then polished for distance preservation"
+        ours = [
+            ("polished", polished, node_of_point, points),
+            ("t-SNE + LAP", lap, assigned, points),
+        ]
+    n = len(features)
+    return [
+        *ours,
+        (
+            "random",
+            "a seeded random arrangement",
+            random_layout(n, rows, cols, seed=seed, usable=usable),
+            None,
+        ),
+        (
+            "sorted",
+            "sorted by PC 1 along rows, by PC 2 within each row",
+            sorted_layout(features, rows, cols, usable=usable),
+            None,
+        ),
+    ]
 
 
 def quality_json(report: QualityReport) -> dict[str, Any]:

@@ -10,19 +10,27 @@ import numpy as np
 from numpy.typing import ArrayLike, NDArray
 
 
-def random_layout(n: int, rows: int, cols: int, *, seed: int) -> NDArray[np.intp]:
+def random_layout(
+    n: int, rows: int, cols: int, *, seed: int, usable: NDArray[np.bool_] | None = None
+) -> NDArray[np.intp]:
     """Each of ``n`` items in a distinct cell drawn uniformly at random (seeded).
+
+    ``usable``: (rows * cols,) the cells a mask leaves; None: every cell.
 
     Returns
     -------
     (n,) distinct node indices in ``0..rows*cols-1``.
     """
-    _check_fits(n, rows, cols)
-    cells = np.random.default_rng(seed).permutation(rows * cols)[:n]
-    return cells.astype(np.intp)
+    _check_fits(n, rows, cols, usable)
+    rng = np.random.default_rng(seed)
+    if usable is None:
+        return rng.permutation(rows * cols)[:n].astype(np.intp)
+    return np.flatnonzero(usable)[rng.permutation(int(usable.sum()))[:n]].astype(np.intp)
 
 
-def sorted_layout(features: ArrayLike, rows: int, cols: int) -> NDArray[np.intp]:
+def sorted_layout(
+    features: ArrayLike, rows: int, cols: int, *, usable: NDArray[np.bool_] | None = None
+) -> NDArray[np.intp]:
     """Items sorted by the first principal component along rows, by the second within each row.
 
     Items are ranked by PC1 (ascending) and dealt out ``cols`` at a time to rows 0, 1, ...; each
@@ -33,6 +41,8 @@ def sorted_layout(features: ArrayLike, rows: int, cols: int) -> NDArray[np.intp]
     Parameters
     ----------
     features : (n, n_features) array.
+    usable : (rows * cols,) the cells a mask leaves (each row takes as many items as it has
+        usable cells, in column order); None: every cell.
 
     Returns
     -------
@@ -40,14 +50,21 @@ def sorted_layout(features: ArrayLike, rows: int, cols: int) -> NDArray[np.intp]
     """
     x = np.asarray(features, dtype=np.float64)
     n = x.shape[0]
-    _check_fits(n, rows, cols)
+    _check_fits(n, rows, cols, usable)
     scores = principal_scores(x, 2)
     by_pc1 = np.argsort(scores[:, 0], kind="stable")
+    cells = np.arange(rows * cols) if usable is None else np.flatnonzero(usable)
+    row_of_cell = cells // cols
     node_of_point = np.empty(n, dtype=np.intp)
-    for r, start in enumerate(range(0, n, cols)):
-        members = by_pc1[start : start + cols]
+    start = 0
+    for r in range(rows):
+        row_cells = cells[row_of_cell == r]
+        members = by_pc1[start : start + row_cells.size]
         in_row = members[np.argsort(scores[members, 1], kind="stable")]
-        node_of_point[in_row] = r * cols + np.arange(in_row.size)
+        node_of_point[in_row] = row_cells[: in_row.size]
+        start += in_row.size
+        if start >= n:
+            break
     return node_of_point
 
 
@@ -67,6 +84,7 @@ def principal_scores(x: NDArray[np.float64], n_components: int) -> NDArray[np.fl
     return out
 
 
-def _check_fits(n: int, rows: int, cols: int) -> None:
-    if not 0 < n <= rows * cols:
-        raise ValueError(f"{n} items do not fit a {rows}x{cols} grid; need 0 < n <= rows*cols")
+def _check_fits(n: int, rows: int, cols: int, usable: NDArray[np.bool_] | None = None) -> None:
+    room = rows * cols if usable is None else int(usable.sum())
+    if not 0 < n <= room:
+        raise ValueError(f"{n} items do not fit the {room} usable cells of a {rows}x{cols} grid")

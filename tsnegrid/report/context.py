@@ -7,6 +7,7 @@ the one boundary where typed results become the mappings Jinja2 reads.
 
 from __future__ import annotations
 
+import dataclasses
 import shlex
 from pathlib import Path
 from typing import Any
@@ -15,6 +16,7 @@ from tsnegrid import __version__
 from tsnegrid.embed.tsne import DEFAULT_ITER
 from tsnegrid.quality.assess import quality_json
 from tsnegrid.report.changes import no_baseline
+from tsnegrid.report.mosaic import map_geometry
 from tsnegrid.report.provenance import build_date, git_state, package_versions, thread_settings
 from tsnegrid.results import RunResult
 
@@ -81,6 +83,26 @@ def _run_summary(result: RunResult) -> dict[str, Any]:
         "gap": a.cost - a.lower_bound,
         "notes": list(result.notes),
         "skipped": [{"name": s.name, "reason": s.reason} for s in images.skipped],
+        "usable_cells": None if plan.usable is None else int(plan.usable.sum()),
+        "map_scale": map_geometry(images.pixels).scale,
+        "polish": _polish_summary(result),
+        "neighbours": None if result.search is None else dataclasses.asdict(result.search),
+    }
+
+
+def _polish_summary(result: RunResult) -> dict[str, Any] | None:
+    p = result.polished
+    if p is None:
+        return None
+    return {
+        "dpq_before": p.dpq_before,
+        "dpq_after": p.dpq_after,
+        "exact": p.dpq_exact,
+        "moved": p.moved,
+        "kept_input": p.kept_input,
+        "passes": p.filter_passes,
+        "sweeps": p.swap_sweeps,
+        "swaps": p.swaps,
     }
 
 

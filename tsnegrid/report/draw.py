@@ -21,6 +21,7 @@ def draw_figures(
     features: NDArray[np.float64],
     embedding: Embedding,
     assignment: GridAssignment,
+    final: NDArray[np.intp],
     *,
     threads: int,
     progress: Progress | None = None,
@@ -32,22 +33,25 @@ def draw_figures(
     images : the laid-out images, (n, h, w[, 3]) pixels.
     features : (n, d) the features the quality figures measure seams in.
     embedding : (n, 2) t-SNE points in the unit square.
-    assignment : the cell of every image.
+    assignment : the t-SNE + LAP cell of every image (the arrows figure).
+    final : (n,) the cell of every image on the final map (polished, or the assignment's).
     threads : encoding threads; the bytes are the same for any count.
     progress : called with the fraction done.
     """
     pts, labels, names = embedding.points, images.labels, images.class_names
     nodes, rows, cols = assignment.node_of_point, assignment.rows, assignment.cols
-    mosaic = compose_mosaic(images.pixels, nodes, rows, cols)
-    figs = (
+    mosaic = compose_mosaic(images.pixels, final, rows, cols)
+    figs = [
         NamedFigure("samples", figures.plot_samples(images.pixels, labels, names)),
         NamedFigure("scatter", figures.plot_scatter(pts, labels, names)),
         NamedFigure("overlay", figures.plot_overlay(pts, images.pixels)),
         NamedFigure("grid", figures.plot_grid(rows, cols)),
         NamedFigure("arrows", figures.plot_arrows(pts, nodes, rows, cols, labels, len(names))),
         NamedFigure("map", mosaic_preview(mosaic)),
-        NamedFigure("displacement", plot_displacement_map(pts, nodes, rows, cols)),
-        NamedFigure("seams", plot_seams(features, nodes, rows, cols)),
-    )
-    cells = MapCells(images.names, labels, names, nodes, rows, cols)
+        NamedFigure("displacement", plot_displacement_map(pts, final, rows, cols)),
+        NamedFigure("seams", plot_seams(features, final, rows, cols)),
+    ]
+    if not np.array_equal(final, nodes):  # polished: the seams before, beside the seams after
+        figs.append(NamedFigure("seams-lap", plot_seams(features, nodes, rows, cols)))
+    cells = MapCells(images.names, labels, names, final, rows, cols)
     return encode_figures(figs, mosaic, cells, threads=threads, progress=progress)

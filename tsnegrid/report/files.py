@@ -81,24 +81,24 @@ def _file_list(files: Iterable[Artifact]) -> list[dict[str, Any]]:
 
 
 def layout_csv(result: RunResult) -> str:
-    """One row per image: ``index,name,label,x,y,row,col`` (row 0 is the bottom row, y = 0)."""
+    """One row per image: ``index,name,label,x,y,row,col,lap_row,lap_col``.
+
+    ``row, col`` is the image's cell on the final map (polished when polishing ran),
+    ``lap_row, lap_col`` its cell in the t-SNE + exact assignment layout; row 0 is the bottom
+    row (y = 0).
+    """
     buf = io.StringIO()
     writer = csv.writer(buf, lineterminator="\n")
-    writer.writerow(["index", "name", "label", "x", "y", "row", "col"])
+    writer.writerow(["index", "name", "label", "x", "y", "row", "col", "lap_row", "lap_col"])
     images, cols = result.images, result.assignment.cols
-    rows_of, cols_of = np.divmod(result.assignment.node_of_point, cols)
+    rows_of, cols_of = np.divmod(result.final_nodes, cols)
+    lap_rows, lap_cols = np.divmod(result.assignment.node_of_point, cols)
     for i, (x, y) in enumerate(result.embedding.points):
         label = int(images.labels[i])
+        name = images.class_names[label] if label >= 0 else ""
+        cells = (rows_of[i], cols_of[i], lap_rows[i], lap_cols[i])
         writer.writerow(
-            [
-                i,
-                images.names[i],
-                images.class_names[label] if label >= 0 else "",
-                repr(float(x)),
-                repr(float(y)),
-                int(rows_of[i]),
-                int(cols_of[i]),
-            ]
+            [i, images.names[i], name, repr(float(x)), repr(float(y)), *(int(c) for c in cells)]
         )
     return buf.getvalue()
 

@@ -1,13 +1,14 @@
-"""numba's compiled kernels: whether they are cached yet, and compiling them ahead in parallel.
+"""numba's compiled kernels: whether they are cached yet, and compiling them ahead.
 
-The first run in a fresh environment compiles every kernel (about 20 s on two idle cores; later
-runs load them from numba's cache in milliseconds). :func:`uncompiled` tells whether that is
-about to happen, so the command can say so, and :func:`start_background_compile` compiles the
-kernels of the *last* stages (quality, assignment, t-SNE) in a second process while the run
-itself compiles from the first stage on: the two meet in the middle and write the same cache.
+The first run in a fresh environment compiles every kernel it uses (about 20 s on two idle
+cores; later runs load them from numba's cache in milliseconds). :func:`uncompiled` tells
+whether that is about to happen, so that the command can say so.
+``python -m tsnegrid.runtime.kernels`` compiles them all ahead, for an image or a CI cache.
 
-``python -m tsnegrid.runtime.kernels`` is that second process; run by hand, it compiles every
-kernel ahead (for an image or a CI cache).
+Compiling in a second process while the run compiles the first stages' kernels was measured
+and dropped: with another job on one of the two cores, the first default run took 79 s that
+way against 54 s in one process (numba's compiler is single-threaded, so the two processes
+fight over the one free core).
 """
 
 from __future__ import annotations
@@ -15,8 +16,6 @@ from __future__ import annotations
 import hashlib
 import os
 import re
-import subprocess
-import sys
 from pathlib import Path
 
 import numpy as np
@@ -32,15 +31,28 @@ def kernel_modules(root: Path = PACKAGE_ROOT) -> list[Path]:
 _KERNEL = re.compile(r"^@[\w.]*jit\([^)]*cache=True", re.M)
 
 
+#: Kernel files every run compiles (others serve only some grids or sizes).
+EVERY_RUN = (
+    "embed/knn.py",
+    "embed/bhtsne.py",
+    "embed/quadtree.py",
+    "assign/solver/pyramid.py",
+    "layout/swaps.py",
+    "quality/dpq.py",
+)
+
+
 def uncompiled(modules: list[Path] | None = None) -> list[Path]:
-    """The kernel files for which numba's cache holds no index yet: a fresh environment.
+    """The kernel files (of :data:`EVERY_RUN` by default) for which numba's cache holds no
+    index yet: a fresh environment.
 
     It looks where numba writes (``__pycache__`` beside the file, or ``NUMBA_CACHE_DIR``)
     without importing anything, so it costs a few milliseconds.
     """
     custom = os.environ.get("NUMBA_CACHE_DIR")
     missing = []
-    for path in kernel_modules() if modules is None else modules:
+    every = [PACKAGE_ROOT / name for name in EVERY_RUN]
+    for path in every if modules is None else modules:
         # numba's own naming (caching._CacheLocator.get_suitable_cache_subpath).
         parent = str(path.resolve().parent)
         sub = f"{Path(parent).name}_{hashlib.sha1(parent.encode()).hexdigest()}"
@@ -55,27 +67,9 @@ def uncompiled(modules: list[Path] | None = None) -> list[Path]:
     return missing
 
 
-def start_background_compile() -> subprocess.Popen[bytes] | None:
-    """Compile the kernels of the last stages in another process (None if it cannot start).
-
-    It only fills numba's cache; the run never waits for it and its result is not used.
-    """
-    try:
-        return subprocess.Popen(
-            [sys.executable, "-m", "tsnegrid.runtime.kernels", "--from-the-end"],
-            stdin=subprocess.DEVNULL,
-            stdout=subprocess.DEVNULL,
-            stderr=subprocess.DEVNULL,
-            env={**os.environ, "OMP_NUM_THREADS": "1", "OPENBLAS_NUM_THREADS": "1"},
-        )
-    except OSError:
-        return None
-
-
-def compile_all(*, from_the_end: bool = False) -> None:
-    """Call every kernel once on tiny inputs, so that numba compiles and caches it."""
-    steps = [_neighbours, _tsne, _assignment, _quality]
-    for step in reversed(steps) if from_the_end else steps:
+def compile_all() -> None:
+    """Call every stage's kernels once on tiny inputs, so that numba compiles and caches them."""
+    for step in (_neighbours, _tsne, _assignment, _polish, _quality):
         step()
 
 
@@ -91,14 +85,27 @@ def _tsne() -> None:
     x = np.random.default_rng(0).random((40, 3))
     near = feature_neighbours(x, 9, threads=1)
     init = bhtsne.initial_layout(x, seed=0)
-    bhtsne.tsne(near.indices, near.distances, init, perplexity=3.0,
-                schedule=bhtsne.Schedule(early_iter=1, late_iter=1), threads=1)  # fmt: skip
+    bhtsne.tsne(
+        near.indices,
+        near.distances,
+        init,
+        perplexity=3.0,
+        schedule=bhtsne.Schedule(early_iter=1, late_iter=1),
+        threads=1,
+    )
 
 
 def _assignment() -> None:
     from tsnegrid.assign import assign_to_grid
 
     assign_to_grid(np.random.default_rng(0).random((40, 2)), 7, 7)
+
+
+def _polish() -> None:
+    from tsnegrid.layout import polish_layout
+
+    rng = np.random.default_rng(0)
+    polish_layout(rng.random((40, 5)), rng.permutation(49)[:40], 7, 7, seed=0)
 
 
 def _quality() -> None:
@@ -111,4 +118,4 @@ def _quality() -> None:
 
 
 if __name__ == "__main__":
-    compile_all(from_the_end="--from-the-end" in sys.argv[1:])
+    compile_all()
