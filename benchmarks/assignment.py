@@ -178,8 +178,9 @@ def _peak_child(name: str, kind: str, n: int, args: argparse.Namespace, threads:
     return max(0, _rss_kib("VmHWM") - before) / 1024.0
 
 
-def solver_call(name: str, points: NDArray, rows: int, cols: int, mask: NDArray | None,
-                threads: int = 1) -> Callable[[], object]:  # fmt: skip
+def solver_call(
+    name: str, points: NDArray, rows: int, cols: int, mask: NDArray | None, threads: int = 1
+) -> Callable[[], object]:
     if name == "auto":
         return lambda: solve_lattice(points, rows, cols, mask, threads)
     if name == "scipy":
@@ -195,12 +196,16 @@ def skip_reason(name: str, n: int, args: argparse.Namespace) -> str | None:
     return None
 
 
-def runs_of(points: NDArray, grid: tuple[int, int], mask: NDArray | None,
-            args: argparse.Namespace) -> dict[tuple[str, int], list]:  # fmt: skip
+def runs_of(
+    points: NDArray, grid: tuple[int, int], mask: NDArray | None, args: argparse.Namespace
+) -> dict[tuple[str, int], list]:
     """``(solver, threads) -> [(wall, cpu, result), ...]``; the repeats of every solver and
     thread count interleaved, so that a busy spell of the machine hits them alike."""
-    configs = [(name, t) for name in sorted(args.solvers, key=lambda s: s != "auto")
-               for t in (args.threads if name == "auto" else [1])]  # fmt: skip
+    configs = [
+        (name, t)
+        for name in sorted(args.solvers, key=lambda s: s != "auto")
+        for t in (args.threads if name == "auto" else [1])
+    ]
     configs = [c for c in configs if not skip_reason(c[0], len(points), args)]
     runs: dict[tuple[str, int], list] = {c: [] for c in configs}
     for _ in range(args.repeats):
@@ -215,22 +220,36 @@ def run_instance(kind: str, n: int, args: argparse.Namespace) -> list[dict]:
     runs = runs_of(points, (rows, cols), mask, args)
     mine = [r[0][2] for (name, _), r in runs.items() if name == "auto"]
     proof = mine[0] if mine else solve_lattice(points, rows, cols, mask)
-    same = all(np.array_equal(s.node_of_point, proof.node_of_point)
-               and s.lower_bound == proof.lower_bound for s in mine)  # fmt: skip
+    same = all(
+        np.array_equal(s.node_of_point, proof.node_of_point) and s.lower_bound == proof.lower_bound
+        for s in mine
+    )
     base = {"kind": kind, "n": n, "rows": rows, "cols": cols, "mask": args.mask}
-    out = [{**base, "solver": name, "skipped": skip_reason(name, n, args)}
-           for name in args.solvers if skip_reason(name, n, args)]  # fmt: skip
+    out = [
+        {**base, "solver": name, "skipped": skip_reason(name, n, args)}
+        for name in args.solvers
+        if skip_reason(name, n, args)
+    ]
     for (name, t), rr in runs.items():
         result = rr[0][2]
         node = result.node_of_point if isinstance(result, Solution) else np.asarray(result)
         cost = assignment_cost(points, node, rows, cols)
         scale = proof.lower_bound + n * cell_width(rows, cols) ** 2
-        out.append({**base, "solver": name, "threads": t,
-            "seconds": statistics.median(r[0] for r in rr), "seconds_all": [r[0] for r in rr],
-            "cpu_seconds": statistics.median(r[1] for r in rr),
-            "peak_mib": peak_mib(name, kind, n, args, t) if args.memory else None,
-            "cost": cost, "lower_bound": proof.lower_bound, "same_for_all_threads": same,
-            "certified": bool(cost - proof.lower_bound <= OPTIMALITY_RTOL * scale)})  # fmt: skip
+        out.append(
+            {
+                **base,
+                "solver": name,
+                "threads": t,
+                "seconds": statistics.median(r[0] for r in rr),
+                "seconds_all": [r[0] for r in rr],
+                "cpu_seconds": statistics.median(r[1] for r in rr),
+                "peak_mib": peak_mib(name, kind, n, args, t) if args.memory else None,
+                "cost": cost,
+                "lower_bound": proof.lower_bound,
+                "same_for_all_threads": same,
+                "certified": bool(cost - proof.lower_bound <= OPTIMALITY_RTOL * scale),
+            }
+        )
     add_ratios(out)
     return out
 
@@ -259,9 +278,11 @@ def first_call_seconds() -> float:
 
 
 def format_table(rows: list[dict]) -> str:
-    head = (f"{'kind':7} {'N':>7} {'grid':>9} {'mask':5} {'solver':6} {'thr':>3} {'median s':>9} "
-            f"{'cpu s':>8} {'x 1thr':>6} {'x scipy':>8} {'x lapjv':>8} {'cost':>14} {'cert':>5} "
-            f"{'same':>4} {'peak MiB':>9}")  # fmt: skip
+    head = (
+        f"{'kind':7} {'N':>7} {'grid':>9} {'mask':5} {'solver':6} {'thr':>3} {'median s':>9} "
+        f"{'cpu s':>8} {'x 1thr':>6} {'x scipy':>8} {'x lapjv':>8} {'cost':>14} {'cert':>5} "
+        f"{'same':>4} {'peak MiB':>9}"
+    )
     lines = [head, "-" * len(head)]
     for r in rows:
         grid = f"{r['rows']}x{r['cols']}"
@@ -289,8 +310,12 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     ap.add_argument("--dense-max-n", type=int, default=2500, help="largest N for scipy/lapjv")
     ap.add_argument("--empty", type=float, default=0.0, help="extra share of empty cells")
     ap.add_argument("--threads", default="1", help="comma-separated thread counts for ours")
-    ap.add_argument("--mask", choices=("none", "disc"), default="none",
-                    help="usable cells: all, or the disc inscribed in a square grid")  # fmt: skip
+    ap.add_argument(
+        "--mask",
+        choices=("none", "disc"),
+        default="none",
+        help="usable cells: all, or the disc inscribed in a square grid",
+    )
     ap.add_argument("--seed", type=int, default=0)
     ap.add_argument(
         "--no-memory",

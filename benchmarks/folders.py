@@ -78,22 +78,33 @@ def main() -> None:
             same = np.array_equal(got.pixels, want.pixels) and got.names == want.names
             assert same and got.skipped == want.skipped, "Dask read a different ImageSet"
     rows: list[dict[str, Any]] = [
-        {"reader": name, "files": n_images, "seconds": statistics.median(s),
-         "files_per_s": n_images / statistics.median(s), "runs": s,
-         "cpu_s": statistics.median(cpu[name])}
+        {
+            "reader": name,
+            "files": n_images,
+            "seconds": statistics.median(s),
+            "files_per_s": n_images / statistics.median(s),
+            "runs": s,
+            "cpu_s": statistics.median(cpu[name]),
+        }
         for name, s in seconds.items()
-    ]  # fmt: skip
+    ]
     for workers, (cluster, client, started) in clusters.items():
         print(f"LocalCluster of {workers} worker(s) started in {started:.1f} s")
         client.close()
         cluster.close()
     for row in rows:
-        print(f"{row['reader']:<18} {row['files']:>6,} files  {row['seconds']:7.1f} s  "
-              f"{row['files_per_s']:6.0f} files/s  {row['cpu_s']:6.1f} s CPU (runs: "
-              f"{', '.join(f'{s:.1f}' for s in row['runs'])})")  # fmt: skip
+        print(
+            f"{row['reader']:<18} {row['files']:>6,} files  {row['seconds']:7.1f} s  "
+            f"{row['files_per_s']:6.0f} files/s  {row['cpu_s']:6.1f} s CPU (runs: "
+            f"{', '.join(f'{s:.1f}' for s in row['runs'])})"
+        )
     args.out.parent.mkdir(parents=True, exist_ok=True)
-    info = {"folder": str(args.folder), "thumb_px": args.thumb_px, "runs": rows,
-            "cluster_start_s": {w: c[2] for w, c in clusters.items()}}  # fmt: skip
+    info = {
+        "folder": str(args.folder),
+        "thumb_px": args.thumb_px,
+        "runs": rows,
+        "cluster_start_s": {w: c[2] for w, c in clusters.items()},
+    }
     args.out.write_text(json.dumps(info, indent=2) + "\n")
 
 

@@ -57,9 +57,12 @@ def flas_layout(case: Case, seed: int, **settings: float) -> tuple[NDArray[np.in
     n = case.features.shape[0]
     ids = np.full((case.rows, case.cols), -1, dtype=np.int32)
     ids.flat[:n] = np.arange(n)
-    grid = vc_flas.Grid(case.features.astype(np.float32), ids,
-                        np.zeros((case.rows, case.cols), dtype=bool),
-                        np.arange(n, dtype=np.uint32))  # fmt: skip
+    grid = vc_flas.Grid(
+        case.features.astype(np.float32),
+        ids,
+        np.zeros((case.rows, case.cols), dtype=bool),
+        np.arange(n, dtype=np.uint32),
+    )
     began = time.perf_counter()
     sorting = vc_flas.flas(grid, wrap=False, seed=seed, **settings).sorting.ravel()
     seconds = time.perf_counter() - began
@@ -79,8 +82,9 @@ def measure(case: Case, effort: float | None, threads: int) -> Row:
         flas["FLAS default"].append(flas_layout(case, seed))
         flas["FLAS high"].append(flas_layout(case, seed, **FLAS_HIGH))
         began = time.perf_counter()
-        polished = polish_layout(case.features, case.start, case.rows, case.cols, seed=0,
-                                 threads=threads, effort=effort)  # fmt: skip
+        polished = polish_layout(
+            case.features, case.start, case.rows, case.cols, seed=0, threads=threads, effort=effort
+        )
         polish_seconds.append(time.perf_counter() - began)
     assert polished is not None
     layouts["t-SNE + LAP + polish"] = polished.node_of_point
@@ -96,8 +100,9 @@ def measure(case: Case, effort: float | None, threads: int) -> Row:
         for i, (node, _) in enumerate(runs):
             layouts[f"{name} #{i}"] = node
     names = list(layouts)
-    scores = dpq_many(case.features, [layouts[k] for k in names], case.rows, case.cols,
-                      threads=threads)  # fmt: skip
+    scores = dpq_many(
+        case.features, [layouts[k] for k in names], case.rows, case.cols, threads=threads
+    )
     by_name = {k: s.value for k, s in zip(names, scores, strict=True)}
     for name, runs in flas.items():
         row.dpq[name] = max(by_name[f"{name} #{i}"] for i in range(len(runs)))
@@ -142,17 +147,31 @@ def plot(rows: list[Row], path: Path) -> None:
     """DPQ_16 against seconds (log x): one colour per case, one marker per method."""
     fig = Figure(figsize=(8, 5.5))
     ax = fig.add_subplot()
-    markers = {"FLAS default": "v", "FLAS high": "^", "t-SNE + LAP": "o",
-               "t-SNE + LAP + polish": "*"}  # fmt: skip
+    markers = {
+        "FLAS default": "v",
+        "FLAS high": "^",
+        "t-SNE + LAP": "o",
+        "t-SNE + LAP + polish": "*",
+    }
     for i, row in enumerate(rows):
         colour = f"C{i % 10}"
         for method, marker in markers.items():
-            ax.scatter(row.seconds[method], row.dpq[method], marker=marker, color=colour,
-                       s=90 if marker == "*" else 40,
-                       label=method if i == 0 else None)  # fmt: skip
-        ax.annotate(row.case.name, (row.seconds["t-SNE + LAP + polish"],
-                    row.dpq["t-SNE + LAP + polish"]), fontsize=7, xytext=(4, 2),
-                    textcoords="offset points", color=colour)  # fmt: skip
+            ax.scatter(
+                row.seconds[method],
+                row.dpq[method],
+                marker=marker,
+                color=colour,
+                s=90 if marker == "*" else 40,
+                label=method if i == 0 else None,
+            )
+        ax.annotate(
+            row.case.name,
+            (row.seconds["t-SNE + LAP + polish"], row.dpq["t-SNE + LAP + polish"]),
+            fontsize=7,
+            xytext=(4, 2),
+            textcoords="offset points",
+            color=colour,
+        )
     ax.set_xscale("log")
     ax.set_xlabel("seconds (t-SNE + LAP: embedding and assignment; FLAS: median of 3 seeds)")
     ax.set_ylabel("DPQ16 (FLAS: best of 3 seeds)")
@@ -165,10 +184,12 @@ def plot(rows: list[Row], path: Path) -> None:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     default = "digits,fashion-2500,colours-1024,clipart-signs,clipart-recreation"
-    parser.add_argument("--cases", default=default,
-                        help=f"comma-separated of {', '.join(SPECS)}, or 'all'")  # fmt: skip
-    parser.add_argument("--effort", type=float, default=None,
-                        help="polish effort (default: the automatic one)")  # fmt: skip
+    parser.add_argument(
+        "--cases", default=default, help=f"comma-separated of {', '.join(SPECS)}, or 'all'"
+    )
+    parser.add_argument(
+        "--effort", type=float, default=None, help="polish effort (default: the automatic one)"
+    )
     parser.add_argument("--threads", type=int, default=2)
     parser.add_argument("--fresh", action="store_true", help="recompute the t-SNE + LAP starts")
     args = parser.parse_args()

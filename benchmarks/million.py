@@ -83,16 +83,26 @@ def main() -> None:
         recall = neighbour_recall(features, neighbours.indices, seed=SEED, threads=args.threads)
         note(recall10=recall, recall_s=time.perf_counter() - start)
         clock = Clock()
-        points = embed_tsne(features, perplexity=30.0, seed=SEED, threads=args.threads,
-                            max_iter=args.max_iter, neighbours=neighbours,
-                            progress=clock).points  # fmt: skip
+        points = embed_tsne(
+            features,
+            perplexity=30.0,
+            seed=SEED,
+            threads=args.threads,
+            max_iter=args.max_iter,
+            neighbours=neighbours,
+            progress=clock,
+        ).points
         total = time.perf_counter() - clock.start
         early = EARLY_EXAGGERATION_ITER / args.max_iter
         first = next((s for f, s in clock.marks if f > 0), total)
         at_early = next((s for f, s in clock.marks if f >= early), total)
-        note(tsne_s=total, tsne_to_first_progress_s=first,
-             tsne_early_phase_s=at_early - first, tsne_late_phase_s=total - at_early,
-             progress_marks=clock.marks[:: max(1, len(clock.marks) // 40)])  # fmt: skip
+        note(
+            tsne_s=total,
+            tsne_to_first_progress_s=first,
+            tsne_early_phase_s=at_early - first,
+            tsne_late_phase_s=total - at_early,
+            progress_marks=clock.marks[:: max(1, len(clock.marks) // 40)],
+        )
         note(**kept_and_accuracy(points, features, labels))
 
 

@@ -104,10 +104,22 @@ def exact_estimate(features: NDArray[np.float64], threads: int) -> dict[str, Any
     nearest_others(features, K, rows=rows, threads=threads)
     scale = n / m
     wall, cpu = (time.perf_counter() - wall) * scale, (time.process_time() - cpu) * scale
-    print(f"  N={n:>9,} exact (est.) threads {threads}: {wall:7.1f} s wall {cpu:7.1f} s CPU "
-          f"(from {m:,} query rows)", flush=True)  # fmt: skip
-    return {"n": n, "method": "exact (est.)", "threads": threads, "k": K, "repeats": 1,
-            "wall_s": wall, "cpu_s": cpu, "recall10": 1.0, "peak_gib": peak_gib()}  # fmt: skip
+    print(
+        f"  N={n:>9,} exact (est.) threads {threads}: {wall:7.1f} s wall {cpu:7.1f} s CPU "
+        f"(from {m:,} query rows)",
+        flush=True,
+    )
+    return {
+        "n": n,
+        "method": "exact (est.)",
+        "threads": threads,
+        "k": K,
+        "repeats": 1,
+        "wall_s": wall,
+        "cpu_s": cpu,
+        "recall10": 1.0,
+        "peak_gib": peak_gib(),
+    }
 
 
 def hnsw(features: NDArray[np.float64], threads: int) -> NDArray[np.intp]:
@@ -117,8 +129,9 @@ def hnsw(features: NDArray[np.float64], threads: int) -> NDArray[np.intp]:
 def nndescent(features: NDArray[np.float64], threads: int) -> NDArray[np.intp]:
     import pynndescent
 
-    index = pynndescent.NNDescent(features.astype(np.float32), n_neighbors=K + 1,
-                                  random_state=SEED, n_jobs=threads)  # fmt: skip
+    index = pynndescent.NNDescent(
+        features.astype(np.float32), n_neighbors=K + 1, random_state=SEED, n_jobs=threads
+    )
     found = index.neighbor_graph[0]
     is_self = found == np.arange(len(found))[:, None]
     keep = np.argsort(is_self, axis=1, kind="stable")[:, :K]
@@ -126,8 +139,10 @@ def nndescent(features: NDArray[np.float64], threads: int) -> NDArray[np.intp]:
 
 
 METHODS: dict[str, Callable[[NDArray[np.float64], int], NDArray[np.intp]]] = {
-    "exact": exact, "hnswlib": hnsw, "pynndescent": nndescent,
-}  # fmt: skip
+    "exact": exact,
+    "hnswlib": hnsw,
+    "pynndescent": nndescent,
+}
 
 
 def measure(run: Callable[[], NDArray[np.intp]]) -> tuple[float, float, NDArray[np.intp]]:
@@ -157,14 +172,26 @@ def bench_size(n: int, args: argparse.Namespace) -> list[dict[str, Any]]:
                 wall, cpu, idx = measure(search)
                 runs.setdefault((method, threads), []).append((wall, cpu))
                 recall[(method, threads)] = neighbour_recall(features, idx, seed=SEED, threads=2)
-                print(f"  N={n:>9,} {method:<11} threads {threads}: {wall:7.1f} s wall "
-                      f"{cpu:7.1f} s CPU  recall@10 {recall[(method, threads)]:.4f}  "
-                      f"peak {peak_gib():.2f} GiB", flush=True)  # fmt: skip
-    return [{"n": n, "method": m, "threads": t, "k": K, "repeats": len(v),
-             "wall_s": statistics.median(w for w, _ in v),
-             "cpu_s": statistics.median(c for _, c in v),
-             "recall10": recall[(m, t)], "peak_gib": peak_gib()}
-            for (m, t), v in runs.items()] + estimates  # fmt: skip
+                print(
+                    f"  N={n:>9,} {method:<11} threads {threads}: {wall:7.1f} s wall "
+                    f"{cpu:7.1f} s CPU  recall@10 {recall[(method, threads)]:.4f}  "
+                    f"peak {peak_gib():.2f} GiB",
+                    flush=True,
+                )
+    return [
+        {
+            "n": n,
+            "method": m,
+            "threads": t,
+            "k": K,
+            "repeats": len(v),
+            "wall_s": statistics.median(w for w, _ in v),
+            "cpu_s": statistics.median(c for _, c in v),
+            "recall10": recall[(m, t)],
+            "peak_gib": peak_gib(),
+        }
+        for (m, t), v in runs.items()
+    ] + estimates
 
 
 def bench_tsne(n: int, threads: int) -> dict[str, Any]:
@@ -182,12 +209,16 @@ def bench_tsne(n: int, threads: int) -> dict[str, Any]:
     row: dict[str, Any] = {"n": n, "threads": threads}
     for name, nb in (("exact", truth), ("approx", approx)):
         start = time.perf_counter()
-        points = embed_tsne(features, perplexity=30.0, seed=SEED, threads=threads,
-                            neighbours=nb).points  # fmt: skip
+        points = embed_tsne(
+            features, perplexity=30.0, seed=SEED, threads=threads, neighbours=nb
+        ).points
         kept, acc = scores(points, truth.indices, labels)
         row[name] = {"tsne_s": time.perf_counter() - start, "knn10_kept": kept, "acc5": acc}
-        print(f"  t-SNE N={n:,} on {name} neighbours: {row[name]['tsne_s']:.1f} s, "
-              f"10-NN kept {kept:.4f}, 5-NN accuracy {acc:.4f}", flush=True)  # fmt: skip
+        print(
+            f"  t-SNE N={n:,} on {name} neighbours: {row[name]['tsne_s']:.1f} s, "
+            f"10-NN kept {kept:.4f}, 5-NN accuracy {acc:.4f}",
+            flush=True,
+        )
     row["recall10"] = neighbour_recall(features, approx.indices, seed=SEED, threads=threads)
     return row
 
@@ -198,10 +229,18 @@ def main() -> None:
     parser.add_argument("--methods", nargs="*", default=list(METHODS), choices=list(METHODS))
     parser.add_argument("--threads", type=int, nargs="+", default=[1, 2])
     parser.add_argument("--repeats", type=int, default=1, help="runs per method (median kept)")
-    parser.add_argument("--exact-max", type=int, default=100_000,
-                        help="largest N searched exactly (above: estimated)")  # fmt: skip
-    parser.add_argument("--pynndescent-max", type=int, default=70_000,
-                        help="largest N given to pynndescent (slow at k = 90)")  # fmt: skip
+    parser.add_argument(
+        "--exact-max",
+        type=int,
+        default=100_000,
+        help="largest N searched exactly (above: estimated)",
+    )
+    parser.add_argument(
+        "--pynndescent-max",
+        type=int,
+        default=70_000,
+        help="largest N given to pynndescent (slow at k = 90)",
+    )
     parser.add_argument("--tsne", type=int, default=0, help="also compare t-SNE at this N")
     parser.add_argument("--out", type=Path, default=RESULTS / "neighbours.json")
     args = parser.parse_args()
@@ -211,8 +250,10 @@ def main() -> None:
         tsne = bench_tsne(args.tsne, max(args.threads)) if args.tsne else None
     print(f"\n{'N':>9} {'method':<12} {'thr':>3} {'wall s':>8} {'CPU s':>8} {'recall@10':>9}")
     for r in rows:
-        print(f"{r['n']:>9,} {r['method']:<12} {r['threads']:>3} {r['wall_s']:>8.1f} "
-              f"{r['cpu_s']:>8.1f} {r['recall10']:>9.4f}")  # fmt: skip
+        print(
+            f"{r['n']:>9,} {r['method']:<12} {r['threads']:>3} {r['wall_s']:>8.1f} "
+            f"{r['cpu_s']:>8.1f} {r['recall10']:>9.4f}"
+        )
     args.out.parent.mkdir(parents=True, exist_ok=True)
     args.out.write_text(json.dumps({"k": K, "runs": rows, "tsne": tsne}, indent=2) + "\n")
 

@@ -21,13 +21,21 @@ def test_the_workflow_matches_github_s_schema(tmp_path):
     exe = shutil.which("check-jsonschema")
     if exe is None:
         pytest.skip("check-jsonschema is not installed (pip install -r requirements-dev.txt)")
-    done = subprocess.run([exe, "--builtin-schema", "vendor.github-workflows", str(WORKFLOW)],
-                          capture_output=True, text=True, check=False)  # fmt: skip
+    done = subprocess.run(
+        [exe, "--builtin-schema", "vendor.github-workflows", str(WORKFLOW)],
+        capture_output=True,
+        text=True,
+        check=False,
+    )
     assert done.returncode == 0, done.stdout + done.stderr
     broken = tmp_path / "broken.yml"
     broken.write_text(WORKFLOW.read_text().replace("runs-on:", "runs_on:"))
-    done = subprocess.run([exe, "--builtin-schema", "vendor.github-workflows", str(broken)],
-                          capture_output=True, text=True, check=False)  # fmt: skip
+    done = subprocess.run(
+        [exe, "--builtin-schema", "vendor.github-workflows", str(broken)],
+        capture_output=True,
+        text=True,
+        check=False,
+    )
     assert done.returncode != 0
 
 
@@ -45,8 +53,13 @@ def _runs(job):
 def test_build_generates_builds_strictly_tests_and_summarises(workflow):
     build = workflow["jobs"]["build"]
     script = _runs(build)
-    for command in ("python -m pytest", "python generate.py", "mkdocs build --strict",
-                    "GITHUB_STEP_SUMMARY", "SOURCE_DATE_EPOCH"):  # fmt: skip
+    for command in (
+        "python -m pytest",
+        "python generate.py",
+        "mkdocs build --strict",
+        "GITHUB_STEP_SUMMARY",
+        "SOURCE_DATE_EPOCH",
+    ):
         assert command in script
     uses = [step.get("uses", "") for step in build["steps"]]
     assert any(u.startswith("actions/upload-pages-artifact@") for u in uses)

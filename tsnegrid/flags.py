@@ -218,17 +218,7 @@ def _output_flags(g: argparse._ArgumentGroup) -> None:
         "(tcp://host:8786; the folder must be at the same path on every worker), or on a cluster "
         "of this machine's cores with 'local' (needs: pip install 'tsnegrid[dask]')",
     )
-    g.add_argument(
-        "--cache-dir",
-        type=Path,
-        default=default("cache_dir"),
-        metavar="DIR",
-        help="where stage results are cached (default: %(default)s)",
-    )
-    g.add_argument("--no-cache", action="store_true", help="neither read nor write the cache")
-    g.add_argument(
-        "--force", action="store_true", help="recompute every stage (and refresh the cache)"
-    )
+    _cache_flags(g)
     g.add_argument(
         "-v", "--verbose", action="store_true", help="show tracebacks of internal errors"
     )
@@ -244,3 +234,17 @@ def config_from_args(args: argparse.Namespace) -> Config:
     if args.no_cache:
         values["cache_dir"] = None
     return Config(**values)
+
+
+def _cache_flags(g: argparse._ArgumentGroup) -> None:
+    g.add_argument(
+        "--cache-dir",
+        type=Path,
+        default=default("cache_dir"),
+        metavar="DIR",
+        help="where stage results are cached (default: %(default)s)",
+    )
+    g.add_argument("--no-cache", action="store_true", help="neither read nor write the cache")
+    g.add_argument(
+        "--force", action="store_true", help="recompute every stage (and refresh the cache)"
+    )

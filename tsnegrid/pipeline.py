@@ -1,6 +1,7 @@
 """The run: every stage called in order, each timed.
 
-``run(config)`` is a chain of plain function calls; it is the only place that reads the clock.
+``run(config)`` is a chain of plain function calls (:mod:`tsnegrid.stages` times and caches
+each one: with it, the only place that reads the clock).
 It writes nothing but the cache: the report is written by :func:`tsnegrid.report.write_docs`.
 """
 

@@ -74,10 +74,31 @@ def check_invariants(result: GridAssignment, points: NDArray, rows: int, cols: i
     assert (result.rows, result.cols) == (rows, cols)
 
 
-SHAPES = [(1, 1, 1), (1, 1, 5), (3, 1, 5), (4, 4, 1), (2, 2, 2), (3, 2, 2), (6, 3, 3), (9, 3, 3),
-          (7, 2, 5), (12, 4, 4), (20, 5, 5), (25, 5, 5), (30, 6, 7), (50, 1, 60), (40, 45, 1),
-          (100, 10, 10), (80, 9, 11), (256, 16, 16), (300, 18, 18), (324, 18, 18),
-          (500, 17, 30), (900, 30, 30), (700, 30, 30)]  # fmt: skip
+SHAPES = [
+    (1, 1, 1),
+    (1, 1, 5),
+    (3, 1, 5),
+    (4, 4, 1),
+    (2, 2, 2),
+    (3, 2, 2),
+    (6, 3, 3),
+    (9, 3, 3),
+    (7, 2, 5),
+    (12, 4, 4),
+    (20, 5, 5),
+    (25, 5, 5),
+    (30, 6, 7),
+    (50, 1, 60),
+    (40, 45, 1),
+    (100, 10, 10),
+    (80, 9, 11),
+    (256, 16, 16),
+    (300, 18, 18),
+    (324, 18, 18),
+    (500, 17, 30),
+    (900, 30, 30),
+    (700, 30, 30),
+]
 KINDS = ["uniform", "blobs", "duplicates", "one_spot", "on_nodes"]
 
 
@@ -117,8 +138,10 @@ def test_backward_augmenting_paths_match_scipy(
         assert result.lower_bound == pytest.approx(best, rel=1e-9, abs=1e-9)
 
 
-@pytest.mark.parametrize(("n", "rows", "cols"), [(4, 2, 2), (5, 2, 3), (6, 2, 3), (3, 1, 4),
-                                                 (5, 5, 1), (6, 3, 3), (7, 2, 4)])  # fmt: skip
+@pytest.mark.parametrize(
+    ("n", "rows", "cols"),
+    [(4, 2, 2), (5, 2, 3), (6, 2, 3), (3, 1, 4), (5, 5, 1), (6, 3, 3), (7, 2, 4)],
+)
 def test_brute_force_on_tiny_cases(n: int, rows: int, cols: int) -> None:
     nodes = grid_nodes(rows, cols)
     for seed in range(5):

@@ -31,9 +31,17 @@ def test_node_rc_inverts_the_index():
 
 
 @pytest.mark.parametrize(
-    ("n", "expected"), [(1, (1, 1)), (2, (1, 2)), (4, (2, 2)), (5, (2, 3)), (2500, (50, 50)),
-                        (1797, (42, 43)), (70000, (265, 265))]
-)  # fmt: skip
+    ("n", "expected"),
+    [
+        (1, (1, 1)),
+        (2, (1, 2)),
+        (4, (2, 2)),
+        (5, (2, 3)),
+        (2500, (50, 50)),
+        (1797, (42, 43)),
+        (70000, (265, 265)),
+    ],
+)
 def test_near_square_grid_fits_with_fewest_cells(n, expected):
     rows, cols = near_square_grid(n)
     assert (rows, cols) == expected

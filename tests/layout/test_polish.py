@@ -113,7 +113,11 @@ def test_same_result_on_one_and_two_threads(effort: float) -> None:
     two = polish_layout(x, start, 34, 30, seed=7, threads=2, effort=effort)
     np.testing.assert_array_equal(one.node_of_point, two.node_of_point)
     assert (one.dpq_before, one.dpq_after, one.swaps, one.swap_sweeps) == (
-        two.dpq_before, two.dpq_after, two.swaps, two.swap_sweeps)  # fmt: skip
+        two.dpq_before,
+        two.dpq_after,
+        two.swaps,
+        two.swap_sweeps,
+    )
 
 
 def test_same_seed_same_result() -> None:
@@ -180,8 +184,9 @@ def test_swap_sweeps_keep_their_bookkeeping_exact() -> None:
     active = item_at >= 0
     gained = 0.0
     for _ in range(3):
-        _, gain = swap_sweep(x, item_at, usable, nbr, dist, energy, RANK_WEIGHTS, rows, cols, 1,
-                             active, 0, rows)  # fmt: skip
+        _, gain = swap_sweep(
+            x, item_at, usable, nbr, dist, energy, RANK_WEIGHTS, rows, cols, 1, active, 0, rows
+        )
         gained += gain
     fresh_dist, fresh_energy = init_state(x, item_at, nbr, RANK_WEIGHTS)
     np.testing.assert_allclose(energy, fresh_energy, atol=1e-9)

@@ -36,8 +36,15 @@ from tsnegrid.report.pages import PAGES
 #: Debian's chromium; TSNEGRID_CHROMIUM may name another Chromium (e.g. a CI runner's Chrome).
 CHROMIUM = Path(os.environ.get("TSNEGRID_CHROMIUM", "/usr/bin/chromium"))
 PREFIX = "/tsnegrid-test/"
-ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking",
-        "--disable-component-update", "--disable-sync", "--no-first-run"]  # fmt: skip
+ARGS = [
+    "--headless",
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+    "--no-first-run",
+]
 NASTY = "<img src=x onerror=alert(1)>.png"
 NASTY_CLASS = "<svg onload=alert(2)>"
 #: The site builders the report supports (MkDocs, the default, and Zensical).
@@ -50,11 +57,14 @@ except ImportError:  # pragma: no cover - depends on the environment
 
 pytestmark = [
     pytest.mark.browser,
-    pytest.mark.skipif(sync_playwright is None,
-                       reason="playwright is not installed (pip install -r requirements-dev.txt)"),
-    pytest.mark.skipif(not CHROMIUM.exists(),
-                       reason=f"{CHROMIUM} is missing (Debian: apt-get install -y chromium)"),
-]  # fmt: skip
+    pytest.mark.skipif(
+        sync_playwright is None,
+        reason="playwright is not installed (pip install -r requirements-dev.txt)",
+    ),
+    pytest.mark.skipif(
+        not CHROMIUM.exists(), reason=f"{CHROMIUM} is missing (Debian: apt-get install -y chromium)"
+    ),
+]
 
 
 class SubPathHandler(SimpleHTTPRequestHandler):
@@ -89,8 +99,7 @@ class Watch:
         page.context.route("**/*", self._local_only)
         page.on("console", self._console)
         page.on("pageerror", lambda e: self.errors.append(f"page error: {e}"))
-        page.on("requestfailed",
-                lambda r: self.errors.append(f"failed: {r.url} {r.failure}"))  # fmt: skip
+        page.on("requestfailed", lambda r: self.errors.append(f"failed: {r.url} {r.failure}"))
         page.on("response", self._response)
         page.on("dialog", self._dialog)
 
@@ -150,8 +159,11 @@ def zensical_build(docs: Path, site: Path) -> subprocess.CompletedProcess[str]:
     config_path.write_text(text)
     return subprocess.run(
         [sys.executable, "-m", "zensical", "build", "--strict", "-f", str(config_path)],
-        capture_output=True, text=True, check=False, cwd=docs.parent,
-    )  # fmt: skip
+        capture_output=True,
+        text=True,
+        check=False,
+        cwd=docs.parent,
+    )
 
 
 def build_site(docs: Path, layout: list[dict[str, str]], builder: str, base: str) -> Site:
@@ -196,8 +208,9 @@ def report_docs(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, list[di
 
 
 @pytest.fixture(scope="module", params=BUILDERS)
-def site(request: pytest.FixtureRequest, report_docs: tuple[Path, list[dict[str, str]]]
-         ) -> Iterator[Site]:  # fmt: skip
+def site(
+    request: pytest.FixtureRequest, report_docs: tuple[Path, list[dict[str, str]]]
+) -> Iterator[Site]:
     needs(request.param)
     docs, layout = report_docs
     with serving(docs.parent / f"site-{request.param}") as base:
@@ -218,8 +231,9 @@ def nasty_docs(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, list[dic
 
 
 @pytest.fixture(scope="module", params=BUILDERS)
-def nasty_site(request: pytest.FixtureRequest, nasty_docs: tuple[Path, list[dict[str, str]]]
-               ) -> Iterator[Site]:  # fmt: skip
+def nasty_site(
+    request: pytest.FixtureRequest, nasty_docs: tuple[Path, list[dict[str, str]]]
+) -> Iterator[Site]:
     needs(request.param)
     docs, layout = nasty_docs
     with serving(docs.parent / f"site-{request.param}") as base:
@@ -252,14 +266,14 @@ def decode_all_images(page: Page) -> list[tuple[str, int]]:
     return page.evaluate("""() => Promise.all([...document.images].map(img => {
         img.loading = "eager";
         return img.decode().then(() => [img.src, img.naturalWidth], () => [img.src, 0]);
-    }))""")  # fmt: skip
+    }))""")
 
 
 def wait_for_map(page: Page) -> None:
     page.wait_for_function("""() => {
         const v = document.getElementById("tsnegrid-map")?.tsnegridViewer;
         return v && v.world.getItemCount() === 1 && v.world.getItemAt(0).getFullyLoaded();
-    }""")  # fmt: skip
+    }""")
 
 
 def test_every_page_loads_cleanly_and_every_image_decodes(browser, site):
@@ -302,13 +316,18 @@ def cell_on_screen(page: Page, site: Site, row: int, col: int) -> tuple[float, f
     """Page coordinates of the centre of grid cell (row, col); grid row 0 is the map's bottom."""
     rows, _, cell_w, cell_h = grid_shape(site)
     x, y = (col + 0.5) * cell_w, (rows - 1 - row + 0.5) * cell_h
-    return tuple(page.evaluate("""([x, y]) => {
+    return tuple(
+        page.evaluate(
+            """([x, y]) => {
         const v = document.getElementById("tsnegrid-map").tsnegridViewer;
         const image = v.world.getItemAt(0);
         const p = image.imageToViewerElementCoordinates(new OpenSeadragon.Point(x, y));
         const box = v.element.getBoundingClientRect();
         return [box.left + p.x, box.top + p.y];
-    }""", [x, y]))  # fmt: skip
+    }""",
+            [x, y],
+        )
+    )
 
 
 def centre_cell(page: Page, site: Site) -> str:
@@ -317,7 +336,7 @@ def centre_cell(page: Page, site: Site) -> str:
         const v = document.getElementById("tsnegrid-map").tsnegridViewer;
         const p = v.world.getItemAt(0).viewportToImageCoordinates(v.viewport.getCenter(true));
         return [p.x, p.y];
-    }""")  # fmt: skip
+    }""")
     rows, _, cell_w, cell_h = grid_shape(site)
     row, col = rows - 1 - int(y // cell_h), int(x // cell_w)
     at = [r["name"] for r in site.layout if (int(r["row"]), int(r["col"])) == (row, col)]
@@ -373,7 +392,7 @@ def test_map_keyboard_focus_names_the_cell_at_the_centre(browser, site):
         const v = document.getElementById("tsnegrid-map").tsnegridViewer;
         const now = v.viewport.getCenter(true), target = v.viewport.getCenter(false);
         return now.equals(target) && now.x > 0.55;
-    }""")  # fmt: skip
+    }""")
     after = centre_cell(page, site)
     assert after != before
     expect(info).to_contain_text(after)

@@ -101,8 +101,9 @@ def assign_to_grid(
     return GridAssignment(node.astype(np.intp), rows, cols, cost, bound, bool(ok), solver)
 
 
-def assignment_cost(points: NDArray[np.float64], node: NDArray[np.integer], rows: int,
-                    cols: int) -> float:  # fmt: skip
+def assignment_cost(
+    points: NDArray[np.float64], node: NDArray[np.integer], rows: int, cols: int
+) -> float:
     """Sum of squared distances from ``points`` (n, 2) to their nodes ``node`` (n,), float64."""
     return float(np.sum((points - grid_nodes(rows, cols)[node]) ** 2))
 
@@ -120,8 +121,9 @@ def _usable_columns(rows: int, cols: int, usable: NDArray[np.bool_] | None) -> N
     return np.arange(rows * cols) if usable is None else np.flatnonzero(usable)
 
 
-def dense_scipy(points: NDArray[np.float64], rows: int, cols: int,
-                usable: NDArray[np.bool_] | None = None) -> NDArray[np.intp]:  # fmt: skip
+def dense_scipy(
+    points: NDArray[np.float64], rows: int, cols: int, usable: NDArray[np.bool_] | None = None
+) -> NDArray[np.intp]:
     """(n,) nodes from :func:`scipy.optimize.linear_sum_assignment` on the dense matrix of the
     ``usable`` nodes ((rows * cols,) bool; None: all)."""
     from scipy.optimize import linear_sum_assignment
@@ -131,8 +133,9 @@ def dense_scipy(points: NDArray[np.float64], rows: int, cols: int,
     return nodes[col].astype(np.intp)
 
 
-def dense_lapjv(points: NDArray[np.float64], rows: int, cols: int,
-                usable: NDArray[np.bool_] | None = None) -> NDArray[np.intp]:  # fmt: skip
+def dense_lapjv(
+    points: NDArray[np.float64], rows: int, cols: int, usable: NDArray[np.bool_] | None = None
+) -> NDArray[np.intp]:
     """(n,) nodes from :func:`lapjv.lapjv` on the notebook's square, scaled float32 matrix of
     the ``usable`` nodes ((rows * cols,) bool; None: all)."""
     from lapjv import lapjv
@@ -155,8 +158,12 @@ def _check_usable(
     if usable is None:
         return None
     mask = np.asarray(usable)
-    if mask.dtype != np.bool_ or mask.size != rows * cols or mask.ndim not in (1, 2) or (
-            mask.ndim == 2 and mask.shape != (rows, cols)):  # fmt: skip
+    if (
+        mask.dtype != np.bool_
+        or mask.size != rows * cols
+        or mask.ndim not in (1, 2)
+        or (mask.ndim == 2 and mask.shape != (rows, cols))
+    ):
         raise UsageError(
             f"usable has shape {mask.shape} and dtype {mask.dtype}; pass a bool array of shape "
             f"({rows * cols},) or ({rows}, {cols})"

@@ -76,7 +76,7 @@ def read_image_folder_dask(
     with _client(distributed, address, local_workers) as client:
         _check_workers(client, address)
         futures = client.map(_read_partition, [root] * len(parts), parts, thumb_px=thumb_px,
-                             pure=False)  # fmt: skip
+                             pure=False)
         done = client.gather(futures)
     outcomes = (outcome for part in done for outcome in part)
     return collect_images(root, relative, outcomes, thumb_px=thumb_px, strict=strict)
@@ -101,7 +101,7 @@ def _client(distributed: Any, address: Any, local_workers: int) -> Iterator[Any]
         with distributed.LocalCluster(n_workers=local_workers, threads_per_worker=1,
                                       processes=True, dashboard_address=":0",
                                       silence_logs=logging.ERROR) as cluster,\
-                distributed.Client(cluster) as client:  # fmt: skip
+                distributed.Client(cluster) as client:
             yield client
         return
     with distributed.Client(address) as client:

@@ -102,8 +102,13 @@ def search_parameters() -> dict[str, object]:
     and the manifest (the library's version included: another build may find others)."""
     from importlib.metadata import version
 
-    return {"library": "hnswlib", "version": version("hnswlib"), "M": GRAPH_DEGREE,
-            "ef_construction": BUILD_CANDIDATES, "ef": f"k + 1 + {QUERY_EXTRA}"}  # fmt: skip
+    return {
+        "library": "hnswlib",
+        "version": version("hnswlib"),
+        "M": GRAPH_DEGREE,
+        "ef_construction": BUILD_CANDIDATES,
+        "ef": f"k + 1 + {QUERY_EXTRA}",
+    }
 
 
 def _build(x: NDArray[np.float32], *, seed: int, progress: Callable[[float], None] | None):  # type: ignore[no-untyped-def]
@@ -111,8 +116,9 @@ def _build(x: NDArray[np.float32], *, seed: int, progress: Callable[[float], Non
     hnswlib = _import_hnswlib()
     n, d = x.shape
     index = hnswlib.Index(space="l2", dim=d)
-    index.init_index(max_elements=n, ef_construction=BUILD_CANDIDATES, M=GRAPH_DEGREE,
-                     random_seed=seed)  # fmt: skip
+    index.init_index(
+        max_elements=n, ef_construction=BUILD_CANDIDATES, M=GRAPH_DEGREE, random_seed=seed
+    )
     index.set_num_threads(1)  # parallel insertion races: the graph would differ run to run
     for lo in range(0, n, _INSERT_CHUNK):
         hi = min(n, lo + _INSERT_CHUNK)
@@ -150,8 +156,10 @@ def _exact_order(
     data = np.ascontiguousarray(x, dtype=np.float64)
     distances = np.empty(indices.shape)
     with worker_pool(threads) as pool:
-        jobs = [submit(pool, _order_block, data, indices, distances, lo, lo + _DISTANCE_BLOCK)
-                for lo in range(0, len(indices), _DISTANCE_BLOCK)]  # fmt: skip
+        jobs = [
+            submit(pool, _order_block, data, indices, distances, lo, lo + _DISTANCE_BLOCK)
+            for lo in range(0, len(indices), _DISTANCE_BLOCK)
+        ]
         for job in jobs:
             job.result()
     return indices, distances

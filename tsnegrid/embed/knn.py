@@ -211,5 +211,6 @@ def pair_sq_distances(
     (m, c) float64.
     """
     data = np.ascontiguousarray(x, dtype=np.float64)
-    return _direct_sq_distances(data, np.asarray(rows, dtype=np.intp),
-                                np.ascontiguousarray(cand, dtype=np.intp))  # fmt: skip
+    return _direct_sq_distances(
+        data, np.asarray(rows, dtype=np.intp), np.ascontiguousarray(cand, dtype=np.intp)
+    )

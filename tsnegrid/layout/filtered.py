@@ -62,8 +62,10 @@ def filter_passes(
             offset = rng.integers(TILE * stride, size=2)
             cells, sizes = _tiles(usable_cells, cols, int(offset[0]), int(offset[1]), stride)
             bounds = np.linspace(0, sizes.size, _CHUNKS + 1).astype(np.int64).tolist()
-            jobs = [(x, previous, item_at, cells, sizes, lo, hi)
-                    for lo, hi in itertools.pairwise(bounds)]  # fmt: skip
+            jobs = [
+                (x, previous, item_at, cells, sizes, lo, hi)
+                for lo, hi in itertools.pairwise(bounds)
+            ]
             list(map(_reassign, jobs) if pool is None else pool.map(_reassign, jobs))
             tick()
 

@@ -96,23 +96,51 @@ def polish_layout(
         threads=threads,
     )
     tick = _Ticks(progress, plan.passes + 2 * plan.sweeps * len(plan.reaches) + 1)
-    tries = [_polish_once(x, start, mask, rows, cols, filtered, plan, tick)
-             for filtered in ((False, True) if plan.passes else (False,))]  # fmt: skip
-    scores = dpq_many(x, [start] + [t.node_of_point for t in tries], rows, cols,
-                      exact_max=CHECK_EXACT_MAX, n_anchors=CHECK_ANCHORS, seed=seed,
-                      threads=threads)  # fmt: skip
-    best = max(range(len(tries)), key=lambda i: scores[i + 1].value)  # first of equals
+    tries = [
+        _polish_once(x, start, mask, rows, cols, filtered, plan, tick)
+        for filtered in ((False, True) if plan.passes else (False,))
+    ]
+    result = _best(x, start, tries, rows, cols, seed=seed, threads=threads)
+    tick.finish()
+    return result
+
+
+def _best(
+    x: NDArray[np.float64],
+    start: NDArray[np.int64],
+    tries: list[_Try],
+    rows: int,
+    cols: int,
+    *,
+    seed: int,
+    threads: int,
+) -> PolishedLayout:
+    """The try with the highest DPQ16 (the first of equals), or the input if none beats it."""
+    scores = dpq_many(
+        x,
+        [start] + [t.node_of_point for t in tries],
+        rows,
+        cols,
+        exact_max=CHECK_EXACT_MAX,
+        n_anchors=CHECK_ANCHORS,
+        seed=seed,
+        threads=threads,
+    )
+    best = max(range(len(tries)), key=lambda i: scores[i + 1].value)
     chosen, after = tries[best], scores[best + 1]
     kept = not after.value > scores[0].value
     result = start if kept else chosen.node_of_point
-    tick.finish()
     return PolishedLayout(
-        node_of_point=result.astype(np.intp), dpq_before=scores[0].value,
-        dpq_after=scores[0].value if kept else after.value, dpq_exact=after.exact,
+        node_of_point=result.astype(np.intp),
+        dpq_before=scores[0].value,
+        dpq_after=scores[0].value if kept else after.value,
+        dpq_exact=after.exact,
         filter_passes=0 if kept else chosen.filter_passes,
-        swap_sweeps=0 if kept else chosen.swap_sweeps, swaps=0 if kept else chosen.swaps,
-        moved=int(np.count_nonzero(result != start)), kept_input=kept,
-    )  # fmt: skip
+        swap_sweeps=0 if kept else chosen.swap_sweeps,
+        swaps=0 if kept else chosen.swaps,
+        moved=int(np.count_nonzero(result != start)),
+        kept_input=kept,
+    )
 
 
 class _Ticks:
@@ -191,15 +219,19 @@ def _validate(
     """Centred contiguous features, the start cells and the usable mask; UsageError if bad."""
     x = np.asarray(features, dtype=np.float64)
     if x.ndim != 2 or x.shape[0] < 2 or not np.all(np.isfinite(x)):
-        raise UsageError(f"polish: features must be a finite (n, d) array with n >= 2, "
-                         f"got shape {x.shape}; pass the PCA features of the images")  # fmt: skip
+        raise UsageError(
+            f"polish: features must be a finite (n, d) array with n >= 2, "
+            f"got shape {x.shape}; pass the PCA features of the images"
+        )
     n = x.shape[0]
     if rows < 1 or cols < 1:
         raise UsageError(f"polish: grid {rows}x{cols} is empty; use at least 1 row and column")
     nodes = np.asarray(node_of_point)
     if nodes.shape != (n,) or not np.issubdtype(nodes.dtype, np.integer):
-        raise UsageError(f"polish: node_of_point must be ({n},) integer cells like the "
-                         f"features, got shape {nodes.shape} of {nodes.dtype}")  # fmt: skip
+        raise UsageError(
+            f"polish: node_of_point must be ({n},) integer cells like the "
+            f"features, got shape {nodes.shape} of {nodes.dtype}"
+        )
     mask = _validate_mask(usable, rows, cols, n)
     if nodes.min() < 0 or nodes.max() >= rows * cols or np.unique(nodes).size != n:
         raise UsageError(
@@ -226,8 +258,10 @@ def _validate_mask(usable: ArrayLike | None, rows: int, cols: int, n: int) -> ND
             f"of the {rows}x{cols} grid, got shape {mask.shape} of {mask.dtype}"
         )
     if int(mask.sum()) < n:
-        raise UsageError(f"polish: the mask leaves {int(mask.sum()):,} usable cells for {n:,} "
-                         "images; use a larger grid or a mask with more usable cells")  # fmt: skip
+        raise UsageError(
+            f"polish: the mask leaves {int(mask.sum()):,} usable cells for {n:,} "
+            "images; use a larger grid or a mask with more usable cells"
+        )
     return mask
 
 

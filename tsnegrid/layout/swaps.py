@@ -233,8 +233,9 @@ def swap_sweep(  # type: ignore[no-untyped-def]
                 cb = rr * cols + cc
                 if cb == ca or not usable[cb]:
                     continue
-                delta, m = _swap_delta(features, item_at, nbr, dist, energy, weights, ca, cb, da,
-                                       db, touched, new_e)  # fmt: skip
+                delta, m = _swap_delta(
+                    features, item_at, nbr, dist, energy, weights, ca, cb, da, db, touched, new_e
+                )
                 if delta < best:
                     best, best_cb, best_m = delta, cb, m
                     best_da[:] = da
@@ -242,8 +243,19 @@ def swap_sweep(  # type: ignore[no-untyped-def]
                     best_touched[:m] = touched[:m]
                     best_new[:m] = new_e[:m]
         if best_cb >= 0:
-            _apply(item_at, nbr, dist, energy, ca, best_cb, best_da, best_db, best_touched,
-                   best_new, best_m)  # fmt: skip
+            _apply(
+                item_at,
+                nbr,
+                dist,
+                energy,
+                ca,
+                best_cb,
+                best_da,
+                best_db,
+                best_touched,
+                best_new,
+                best_m,
+            )
             swaps += 1
             gained += best
             for cell in (ca, best_cb):

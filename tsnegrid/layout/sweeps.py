@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 import itertools
 from collections.abc import Callable
 
@@ -47,12 +48,8 @@ def swap_sweeps(
             bands = list(itertools.pairwise(edges))
             active = item_at >= 0
 
-            def sweep_band(
-                rows_of: tuple[int, int], reach: int = reach, active: NDArray[np.bool_] = active
-            ) -> int:
-                made, _ = swap_sweep(x, item_at, mask, nbr, dist, energy, RANK_WEIGHTS, rows,
-                                     cols, reach, active, rows_of[0], rows_of[1])  # fmt: skip
-                return int(made)
+            state = (x, item_at, mask, nbr, dist, energy, rows, cols, reach, active)
+            sweep_band = functools.partial(_sweep_band, state)
 
             for _ in range(sweeps):
                 made = sum(
@@ -64,3 +61,24 @@ def swap_sweeps(
                 if made == 0:
                     break
     return swept, swaps
+
+
+def _sweep_band(state: tuple, rows_of: tuple[int, int]) -> int:
+    """One band's pair swaps (see :func:`swap_sweep`); the number of swaps made."""
+    x, item_at, mask, nbr, dist, energy, rows, cols, reach, active = state
+    made, _ = swap_sweep(
+        x,
+        item_at,
+        mask,
+        nbr,
+        dist,
+        energy,
+        RANK_WEIGHTS,
+        rows,
+        cols,
+        reach,
+        active,
+        rows_of[0],
+        rows_of[1],
+    )
+    return int(made)

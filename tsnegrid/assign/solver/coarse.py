@@ -74,8 +74,9 @@ def coarse_axis(coords: NDArray[np.float64]) -> NDArray[np.float64]:
     return coords[0] - h / 2 + h_coarse * (np.arange(n_coarse) + 0.5)
 
 
-def coarse_mask(mask: NDArray[np.bool_], fine: tuple[NDArray, NDArray],
-                coarse: tuple[NDArray, NDArray]) -> NDArray[np.bool_]:  # fmt: skip
+def coarse_mask(
+    mask: NDArray[np.bool_], fine: tuple[NDArray, NDArray], coarse: tuple[NDArray, NDArray]
+) -> NDArray[np.bool_]:
     """(coarse rows, coarse cols) whether the fine node nearest to each coarse node is usable.
 
     ``mask`` is (fine rows, fine cols); ``fine`` and ``coarse`` are (xs, ys) node coordinates.
@@ -126,8 +127,9 @@ def _pad(grid: NDArray[np.float64], axis: int) -> NDArray[np.float64]:
     return np.concatenate([*lows, grid, *highs], axis=axis)
 
 
-def interpolate(v_coarse: NDArray[np.float64], coarse: tuple[NDArray, NDArray],
-                fine: tuple[NDArray, NDArray]) -> NDArray[np.float64]:  # fmt: skip
+def interpolate(
+    v_coarse: NDArray[np.float64], coarse: tuple[NDArray, NDArray], fine: tuple[NDArray, NDArray]
+) -> NDArray[np.float64]:
     """Separable cubic interpolation of coarse node potentials onto the fine lattice.
 
     Parameters

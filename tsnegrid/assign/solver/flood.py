@@ -100,8 +100,9 @@ def nearest_usable(lat: Lattice) -> NDArray[np.int64]:
     return nodes[np.asarray(near, dtype=np.int64)]
 
 
-def candidates(lat: Lattice, v: NDArray[np.float64], k: int,
-               start: NDArray[np.int64] | None = None) -> tuple[NDArray, NDArray]:  # fmt: skip
+def candidates(
+    lat: Lattice, v: NDArray[np.float64], k: int, start: NDArray[np.int64] | None = None
+) -> tuple[NDArray, NDArray]:
     """CSR (indptr, indices) of each point's ``min(k, M)`` candidate nodes under ``c_ij - v_j``.
 
     ``start`` is :func:`nearest_usable` (computed when None); masked nodes come last in a
@@ -111,6 +112,9 @@ def candidates(lat: Lattice, v: NDArray[np.float64], k: int,
     start = nearest_usable(lat) if start is None else start
     v_real = np.ascontiguousarray(lat.reduced_potentials(v))
     out = np.empty((lat.n, k), dtype=np.int64)
-    run_blocks(lat.n, lat.threads, lambda lo, hi: _flood_block(
-        lat.px, lat.py, lat.xs, lat.ys, v_real, start, lo, hi, out))  # fmt: skip
+    run_blocks(
+        lat.n,
+        lat.threads,
+        lambda lo, hi: _flood_block(lat.px, lat.py, lat.xs, lat.ys, v_real, start, lo, hi, out),
+    )
     return csr_of_lists(out, np.full(lat.n, k, dtype=np.int64))

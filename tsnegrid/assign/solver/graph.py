@@ -42,8 +42,14 @@ class Lattice:
     threads: int = 1  # worker threads for the per-point kernels (results do not depend on it)
 
     @classmethod
-    def of(cls, points: NDArray[np.float64], xs: NDArray[np.float64], ys: NDArray[np.float64],
-           usable: NDArray[np.bool_] | None = None, threads: int = 1) -> Lattice:  # fmt: skip
+    def of(
+        cls,
+        points: NDArray[np.float64],
+        xs: NDArray[np.float64],
+        ys: NDArray[np.float64],
+        usable: NDArray[np.bool_] | None = None,
+        threads: int = 1,
+    ) -> Lattice:
         """The problem of ``points`` (n, 2) on the nodes ``xs`` (cols,) x ``ys`` (rows,).
 
         ``usable`` (rows * cols,) bool, or None for all; ``threads`` as in :attr:`threads`.
@@ -80,8 +86,9 @@ class Lattice:
     def costs(self, rows_of: NDArray[np.int64], cols_of: NDArray[np.int64]) -> NDArray[np.float64]:
         """Cost of every pair ``(rows_of[e], cols_of[e])``, penalty included (see
         :func:`pair_costs`)."""
-        return pair_costs(self.px, self.py, self.xs, self.ys, self.cols, rows_of, cols_of,
-                          self.penalty)  # fmt: skip
+        return pair_costs(
+            self.px, self.py, self.xs, self.ys, self.cols, rows_of, cols_of, self.penalty
+        )
 
     @property
     def spacing(self) -> float:

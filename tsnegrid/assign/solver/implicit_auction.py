@@ -84,8 +84,23 @@ def _refresh(i, pts, pyr, cache, work, cutoff):  # type: ignore[no-untyped-def]
     idx, cost, rest = cache
     vals, found, hkeys, hitems = work
     k = idx.shape[1]
-    count = _query(pts[0][i], pts[1][i], cutoff, k + 1, maxima, planes, offsets, lrows, lcols,
-                   xs, ys, vals, found, hkeys, hitems)  # fmt: skip
+    count = _query(
+        pts[0][i],
+        pts[1][i],
+        cutoff,
+        k + 1,
+        maxima,
+        planes,
+        offsets,
+        lrows,
+        lcols,
+        xs,
+        ys,
+        vals,
+        found,
+        hkeys,
+        hitems,
+    )
     first = 1 if count == k + 1 else 0  # a full max-heap holds the k+1-th value at its root
     rest[i] = vals[0] if first else cutoff
     for t in range(k):
@@ -193,8 +208,12 @@ def _scaled(pts, pyr, k, eps0, eps_min, budget, factor, n_all):  # type: ignore[
     col4row = np.full(n_all, -1, dtype=np.int64)
     cache = (np.full((n, k), -1, dtype=np.int64), np.zeros((n, k)), np.full(n, np.inf))
     heap = 4 * len(pyr[0]) + 8
-    work = (np.empty(k + 1), np.empty(k + 1, dtype=np.int64), np.empty(heap),
-            np.empty(heap, dtype=np.int64))  # fmt: skip
+    work = (
+        np.empty(k + 1),
+        np.empty(k + 1, dtype=np.int64),
+        np.empty(heap),
+        np.empty(heap, dtype=np.int64),
+    )
     for i in range(n):
         _refresh(i, pts, pyr, cache, work, np.inf)
     eps = eps0
@@ -205,8 +224,15 @@ def _scaled(pts, pyr, k, eps0, eps_min, budget, factor, n_all):  # type: ignore[
     return row4col
 
 
-def implicit_auction(lat: Lattice, v: NDArray[np.float64], k: int, eps0: float, eps_min: float,
-                     budget: int, factor: float = 4.0) -> tuple[NDArray, NDArray]:  # fmt: skip
+def implicit_auction(
+    lat: Lattice,
+    v: NDArray[np.float64],
+    k: int,
+    eps0: float,
+    eps_min: float,
+    budget: int,
+    factor: float = 4.0,
+) -> tuple[NDArray, NDArray]:
     """Refine potentials ``v`` (``(M,)``) at margins ``eps0, eps0 / factor, ...`` to ``eps_min``.
 
     ``k`` nodes are cached per point; ``budget`` bounds the bids of one phase. Returns the new

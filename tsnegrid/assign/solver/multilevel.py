@@ -64,8 +64,13 @@ def solve_lattice(
     return _solve(points, axis_coords(cols), axis_coords(rows), mask, threads)[0]
 
 
-def _solve(points: NDArray[np.float64], xs: NDArray[np.float64], ys: NDArray[np.float64],
-           mask: NDArray[np.bool_] | None, threads: int) -> tuple[Solution, bool]:  # fmt: skip
+def _solve(
+    points: NDArray[np.float64],
+    xs: NDArray[np.float64],
+    ys: NDArray[np.float64],
+    mask: NDArray[np.bool_] | None,
+    threads: int,
+) -> tuple[Solution, bool]:
     """(Solution, whether the implicit auction ran) of one level, coarser levels first.
 
     ``mask`` is (len(ys), len(xs)) bool or None.
@@ -79,8 +84,9 @@ def _solve(points: NDArray[np.float64], xs: NDArray[np.float64], ys: NDArray[np.
     return Solution(node, cert.u_star, cert.v, cert.lower_bound, rounds), prob.implicit
 
 
-def _starting_potentials(points: NDArray, xs: NDArray, ys: NDArray, mask: NDArray | None,
-                         threads: int) -> tuple[NDArray, bool]:  # fmt: skip
+def _starting_potentials(
+    points: NDArray, xs: NDArray, ys: NDArray, mask: NDArray | None, threads: int
+) -> tuple[NDArray, bool]:
     m = len(xs) * len(ys)
     if m <= BASE_NODES:
         return np.zeros(m), False

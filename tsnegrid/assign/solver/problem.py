@@ -141,8 +141,9 @@ class SparseProblem:
         prob.implicit = implicit
         prob.set_edges(indptr, indices)
         every = np.arange(lat.n, dtype=np.int64)
-        prob.u, _ = _row_minima(every, prob.indptr, prob.indices, prob.costs, prob.v, prob.t,
-                                prob.col_dummy)  # fmt: skip
+        prob.u, _ = _row_minima(
+            every, prob.indptr, prob.indices, prob.costs, prob.v, prob.t, prob.col_dummy
+        )
         prob.settle(every)
         return prob
 
@@ -215,8 +216,15 @@ class SparseProblem:
             self.hub_cols = np.union1d(self.hub_cols, free).astype(np.int64)
 
     def augment(self, free_rows: NDArray[np.int64]) -> None:
-        graph = (self.indptr, self.indices, self.costs, self.erow, self.skey, self.hub_cols,
-                 self.ready)  # fmt: skip
+        graph = (
+            self.indptr,
+            self.indices,
+            self.costs,
+            self.erow,
+            self.skey,
+            self.hub_cols,
+            self.ready,
+        )
         state = (self.u, self.v, self.tval, self.col_dummy, self.row4col, self.col4row)
         m, square = self.lat.m, self.lat.m == self.lat.n
         limit = max(SCAN_LIMIT[0], int(SCAN_LIMIT[1] * m)) if square else m + 1
@@ -256,6 +264,7 @@ class SparseProblem:
             self.set_edges(*merge_edges(self.indptr, self.indices, rows, cols, lat.m))
         self.row4col[self.col4row[freed]] = FREE
         self.col4row[freed] = -1
-        self.u[freed], _ = _row_minima(freed, self.indptr, self.indices, self.costs, self.v,
-                                       self.t, self.col_dummy)  # fmt: skip
+        self.u[freed], _ = _row_minima(
+            freed, self.indptr, self.indices, self.costs, self.v, self.t, self.col_dummy
+        )
         self.settle(freed)

@@ -250,9 +250,22 @@ def _query_block(px, py, cutoffs, maxima, planes, offsets, lrows, lcols, xs, ys,
     hitems = np.empty(4 * len(maxima) + 8, dtype=np.int64)
     for i in range(lo, hi):
         counts[i] = _query(
-            px[i], py[i], cutoffs[i], k, maxima, planes, offsets, lrows, lcols, xs, ys,
-            out_val[i], out_idx[i], hkeys, hitems,
-        )  # fmt: skip
+            px[i],
+            py[i],
+            cutoffs[i],
+            k,
+            maxima,
+            planes,
+            offsets,
+            lrows,
+            lcols,
+            xs,
+            ys,
+            out_val[i],
+            out_idx[i],
+            hkeys,
+            hitems,
+        )
 
 
 def smallest_reduced(
@@ -282,9 +295,28 @@ def smallest_reduced(
     cut = np.full(n, np.inf) if cutoffs is None else np.ascontiguousarray(cutoffs, np.float64)
     p = pyramid
     px, py = np.ascontiguousarray(points[:, 0]), np.ascontiguousarray(points[:, 1])
-    out = (np.full((n, k), -1, dtype=np.int64), np.full((n, k), np.inf),
-           np.zeros(n, dtype=np.int64))  # fmt: skip
-    run_blocks(n, threads, lambda lo, hi: _query_block(
-        px, py, cut, p.maxima, p.planes, p.offsets, p.level_rows, p.level_cols, p.xs, p.ys,
-        lo, hi, out))  # fmt: skip
+    out = (
+        np.full((n, k), -1, dtype=np.int64),
+        np.full((n, k), np.inf),
+        np.zeros(n, dtype=np.int64),
+    )
+    run_blocks(
+        n,
+        threads,
+        lambda lo, hi: _query_block(
+            px,
+            py,
+            cut,
+            p.maxima,
+            p.planes,
+            p.offsets,
+            p.level_rows,
+            p.level_cols,
+            p.xs,
+            p.ys,
+            lo,
+            hi,
+            out,
+        ),
+    )
     return out

@@ -141,9 +141,16 @@ def augment_back(g, cols, st, free_value):  # type: ignore[no-untyped-def]
     u, row4col = st[0], st[4]
     n, m = len(u), len(row4col)
     cap = 2 * len(g[1]) + m + 2
-    ws = (np.full(m, np.inf), np.full(n, np.inf), np.full(n, -1, dtype=np.int64),
-          np.zeros(m, dtype=np.bool_), np.empty(cap), np.empty(cap, dtype=np.int64),
-          np.zeros(n + 1, dtype=np.int64), np.zeros(m + 1, dtype=np.int64))  # fmt: skip
+    ws = (
+        np.full(m, np.inf),
+        np.full(n, np.inf),
+        np.full(n, -1, dtype=np.int64),
+        np.zeros(m, dtype=np.bool_),
+        np.empty(cap),
+        np.empty(cap, dtype=np.int64),
+        np.zeros(n + 1, dtype=np.int64),
+        np.zeros(m + 1, dtype=np.int64),
+    )
     free_cols = np.flatnonzero(row4col == free_value)
     failed = 0
     while len(free_cols):

@@ -106,8 +106,9 @@ def _search(r, g, st, ws, limit):  # type: ignore[no-untyped-def]
     t = tval[0]
     hub_dist, hub_entry = np.inf, -1
     rowdist[r] = 0.0
-    size, nt = _relax_edges(r, 0.0, indptr[r], indptr[r + 1], g, u, v, t, col_dummy, ws,
-                            (hkeys, hitems, 0, 0))  # fmt: skip
+    size, nt = _relax_edges(
+        r, 0.0, indptr[r], indptr[r + 1], g, u, v, t, col_dummy, ws, (hkeys, hitems, 0, 0)
+    )
     ns = 0
     while size > 0:
         d, item = hkeys[0], hitems[0]
@@ -115,8 +116,19 @@ def _search(r, g, st, ws, limit):  # type: ignore[no-untyped-def]
         if item < 0:  # more edges of a scanned row
             e = -item - 1
             i = erow[e]
-            size, nt = _relax_edges(i, rowdist[i], e, indptr[i + 1], g, u, v, t, col_dummy, ws,
-                                    (hkeys, hitems, size, nt))  # fmt: skip
+            size, nt = _relax_edges(
+                i,
+                rowdist[i],
+                e,
+                indptr[i + 1],
+                g,
+                u,
+                v,
+                t,
+                col_dummy,
+                ws,
+                (hkeys, hitems, size, nt),
+            )
             continue
         j = item
         if done[j] or d > dist[j]:
@@ -125,8 +137,19 @@ def _search(r, g, st, ws, limit):  # type: ignore[no-untyped-def]
         if col_dummy[j]:
             if hub_entry < 0:
                 hub_dist, hub_entry = d, j
-                size, nt = _relax_hub(d, hub_cols, v, t, col_dummy, dist, pred, done,
-                                      (hkeys, hitems, size), touched, nt)  # fmt: skip
+                size, nt = _relax_hub(
+                    d,
+                    hub_cols,
+                    v,
+                    t,
+                    col_dummy,
+                    dist,
+                    pred,
+                    done,
+                    (hkeys, hitems, size),
+                    touched,
+                    nt,
+                )
         elif row4col[j] == FREE:
             return j, d, hub_dist, hub_entry, nt, ns
         elif ns == limit:
@@ -136,8 +159,9 @@ def _search(r, g, st, ws, limit):  # type: ignore[no-untyped-def]
             ns += 1
             i = row4col[j]
             rowdist[i] = d
-            size, nt = _relax_edges(i, d, indptr[i], indptr[i + 1], g, u, v, t, col_dummy, ws,
-                                    (hkeys, hitems, size, nt))  # fmt: skip
+            size, nt = _relax_edges(
+                i, d, indptr[i], indptr[i + 1], g, u, v, t, col_dummy, ws, (hkeys, hitems, size, nt)
+            )
     return -1, np.inf, hub_dist, hub_entry, nt, ns
 
 
@@ -181,8 +205,16 @@ def augment_rows(free_rows, g, st, limit):  # type: ignore[no-untyped-def]
     dist = np.full(m, np.inf)
     pred = np.full(m, FREE, dtype=np.int64)
     done = np.zeros(m, dtype=np.bool_)
-    ws = (dist, pred, done, np.empty(cap), np.empty(cap, dtype=np.int64),
-          np.empty(m, dtype=np.int64), np.empty(m, dtype=np.int64), np.empty(len(u)))  # fmt: skip
+    ws = (
+        dist,
+        pred,
+        done,
+        np.empty(cap),
+        np.empty(cap, dtype=np.int64),
+        np.empty(m, dtype=np.int64),
+        np.empty(m, dtype=np.int64),
+        np.empty(len(u)),
+    )
     failed = 0
     for r in free_rows:
         end, dend, hub_dist, hub_entry, nt, ns = _search(r, g, st, ws, limit)
