@@ -85,9 +85,14 @@ def project_files(*, images: str) -> dict[str, str]:
     return texts
 
 
+#: Where the workflow installs tsnegrid from when this one came from no git repository (a
+#: wheel or a local folder): the user names the repository (tsnegrid is not on PyPI).
+PLACEHOLDER = "tsnegrid @ git+https://github.com/OWNER/tsnegrid@v{version}"
+
+
 def install_spec() -> str:
-    """How the workflow installs this tsnegrid: from the repository it was installed from
-    (PEP 610's ``direct_url.json``), else by version from the package index."""
+    """How the workflow installs this tsnegrid: from the repository and commit it was installed
+    from (PEP 610's ``direct_url.json``), else from ``OWNER``'s repository, to be filled in."""
     version = metadata.version("tsnegrid")
     try:
         text = metadata.distribution("tsnegrid").read_text("direct_url.json")
@@ -97,4 +102,4 @@ def install_spec() -> str:
     vcs = origin.get("vcs_info", {})
     if vcs.get("vcs") == "git" and origin.get("url", "").startswith("https://"):
         return f"tsnegrid @ git+{origin['url']}@{vcs.get('commit_id', 'main')}"
-    return f"tsnegrid=={version}"
+    return PLACEHOLDER.format(version=version)
