@@ -113,16 +113,17 @@ def _compare(
 ) -> Changes:
     """The Changes page's data against ``--baseline`` (never fails: problems become notes)."""
     from tsnegrid.report.baseline import snapshot
-    from tsnegrid.report.changes import compare_with_baseline
+    from tsnegrid.report.changes import compare_with_baseline, no_baseline
     from tsnegrid.report.files import layout_csv, timings_json
 
+    if config.baseline is None:  # no snapshot of this run to make: nothing to compare it with
+        return no_baseline()
     current = snapshot(
         context["manifest"], context["quality_json"], timings_json(result), layout_csv(result)
     )
     changes = compare_with_baseline(config.baseline, current)
-    if config.baseline is not None:
-        for text in changes.summary["notes"]:
-            note(text)
+    for text in changes.summary["notes"]:
+        note(text)
     return changes
 
 

@@ -102,8 +102,10 @@ class Stages:
         k = tsne_neighbour_count(n, self.config.perplexity)
         method = resolve_method(self.config.neighbours, n)
         if method == "exact":  # fast enough that caching it would cost more than it saves
+            from tsnegrid.embed import feature_neighbours
+
             with self.timer.stage("neighbours"):
-                return _exact_neighbours(features, k, self.config.threads)
+                return feature_neighbours(features, k, threads=self.config.threads)
         return self.cached(
             "neighbours",
             {"input": array_digest(features), "k": k, "method": method},
@@ -244,13 +246,6 @@ class Stages:
             )
 
 
-def _exact_neighbours(features: NDArray[np.float64], k: int, threads: int) -> Neighbours:
-    from tsnegrid.embed import feature_neighbours
-
-    found = feature_neighbours(features, k, threads=threads)
-    return dataclasses.replace(found, method="exact")
-
-
 def _approximate_neighbours(
     features: NDArray[np.float64], k: int, config: Config, progress: Progress | None
 ) -> Neighbours:
@@ -260,7 +255,7 @@ def _approximate_neighbours(
         features, k, seed=config.seed, threads=config.threads, progress=progress
     )
     recall = neighbour_recall(features, found.indices, seed=config.seed, threads=config.threads)
-    return dataclasses.replace(found, method="approx", recall=recall)
+    return dataclasses.replace(found, recall=recall)
 
 
 def search_of(neighbours: Neighbours | None) -> NeighbourSearch | None:

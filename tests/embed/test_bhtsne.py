@@ -6,21 +6,10 @@ import pytest
 from sklearn.datasets import load_digits
 from sklearn.neighbors import KNeighborsClassifier
 
-from tsnegrid.embed import bhtsne, quadtree
+from tests.embed.test_quadtree import forces
+from tsnegrid.embed import bhtsne
 from tsnegrid.embed.neighbours import feature_neighbours
 from tsnegrid.embed.pca import reduce_pca
-
-
-def forces(y, theta, ptr=None, cols=None, vals=None):
-    n = len(y)
-    if ptr is None:
-        ptr, cols, vals = np.zeros(n + 1, np.int64), np.zeros(0, np.int64), np.zeros(0)
-    attract, repel, sum_q = np.zeros((n, 2)), np.zeros((n, 2)), np.zeros(n)
-    tree = quadtree.build_tree(y)
-    groups = quadtree.groups_of(tree, quadtree.GROUP_SIZE)
-    bhtsne._attraction(y, ptr, cols, vals, 0, n, attract)
-    quadtree.repulsion(y, tree, groups, theta, repel, sum_q)
-    return attract, repel, sum_q
 
 
 @pytest.fixture(scope="module")

@@ -1,5 +1,5 @@
-"""tsnegrid's own t-SNE engine: its affinities, quadtree and forces against direct
-computations and openTSNE, and its embeddings against openTSNE's."""
+"""The quadtree of our t-SNE engine and the Barnes-Hut forces it gives, against the exact
+n x n computation."""
 
 import numpy as np
 import pytest

@@ -16,7 +16,7 @@ from tsnegrid import __version__
 from tsnegrid.embed.tsne import DEFAULT_ITER
 from tsnegrid.quality.assess import quality_json
 from tsnegrid.report.changes import no_baseline
-from tsnegrid.report.mosaic import map_geometry
+from tsnegrid.report.mosaic import map_scale
 from tsnegrid.report.provenance import build_date, git_state, package_versions, thread_settings
 from tsnegrid.results import RunResult
 
@@ -84,7 +84,7 @@ def _run_summary(result: RunResult) -> dict[str, Any]:
         "notes": list(result.notes),
         "skipped": [{"name": s.name, "reason": s.reason} for s in images.skipped],
         "usable_cells": None if plan.usable is None else int(plan.usable.sum()),
-        "map_scale": map_geometry(images.pixels).scale,
+        "map_scale": map_scale(images.pixels),
         "polish": _polish_summary(result),
         "neighbours": None if result.search is None else dataclasses.asdict(result.search),
     }

@@ -36,11 +36,14 @@ class MapGeometry:
         return side * self.scale + self.gutter
 
 
+def map_scale(pixels: NDArray[np.uint8]) -> int:
+    """The whole factor that brings these images, (n, h, w[, c]), to ``MIN_CELL_PX``."""
+    return max(1, -(-MIN_CELL_PX // max(pixels.shape[1:3])))  # ceil
+
+
 def map_geometry(pixels: NDArray[np.uint8]) -> MapGeometry:
     """The scale, gutter and background for these images, (n, h, w[, c])."""
-    side = max(pixels.shape[1:3])
-    scale = max(1, -(-MIN_CELL_PX // side))  # ceil
-    return MapGeometry(scale=scale, gutter=GUTTER_PX, background=background(pixels))
+    return MapGeometry(scale=map_scale(pixels), gutter=GUTTER_PX, background=background(pixels))
 
 
 def background(pixels: NDArray[np.uint8]) -> tuple[int, ...]:

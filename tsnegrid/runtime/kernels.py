@@ -15,20 +15,11 @@ from __future__ import annotations
 
 import hashlib
 import os
-import re
 from pathlib import Path
 
 import numpy as np
 
 PACKAGE_ROOT = Path(__file__).resolve().parents[1]
-
-
-def kernel_modules(root: Path = PACKAGE_ROOT) -> list[Path]:
-    """The source files of ours that define cached numba kernels (``@nb.njit(cache=True)``)."""
-    return sorted(p for p in root.rglob("*.py") if _KERNEL.search(p.read_text(encoding="utf-8")))
-
-
-_KERNEL = re.compile(r"^@[\w.]*jit\([^)]*cache=True", re.M)
 
 
 #: Kernel files every run compiles (others serve only some grids or sizes).
