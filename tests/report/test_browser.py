@@ -31,6 +31,7 @@ import pytest
 from PIL import Image
 
 from tests.reportkit import ROOT, build_report, mkdocs_build, small_config
+from tsnegrid.report import tiles
 from tsnegrid.report.pages import PAGES
 
 #: Debian's chromium; TSNEGRID_CHROMIUM may name another Chromium (e.g. a CI runner's Chrome).
@@ -204,7 +205,11 @@ def browser() -> Iterator[Browser]:
 
 @pytest.fixture(scope="module")
 def report_docs(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, list[dict[str, str]]]:
-    return make_docs(tmp_path_factory.mktemp("browser"))
+    # One part of the cell layout per row, so that the viewer fetches parts as the pointer moves
+    # (a default part of 500 kB holds the whole map of a small run).
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setattr(tiles, "PART_BYTES", 1)
+        return make_docs(tmp_path_factory.mktemp("browser"))
 
 
 @pytest.fixture(scope="module", params=BUILDERS)
@@ -364,6 +369,9 @@ def test_map_loads_tiles_and_names_the_cell_under_the_pointer(browser, site):
     expect(info).to_contain_text(last["name"])
     page.mouse.move(1, 1)  # leaving the map keeps the clicked cell
     expect(info).to_contain_text(last["name"])
+
+    parts = {u.split("?")[0] for u in watch.ok_urls if f"{PREFIX}tiles/cells/" in u}
+    assert len(parts) == len({first["row"], last["row"]}), parts  # one part per row visited
 
     middle = by_index[len(by_index) // 2]
     page.touchscreen.tap(*cell_on_screen(page, site, int(middle["row"]), int(middle["col"])))

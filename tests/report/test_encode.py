@@ -36,3 +36,20 @@ def test_encode_figures_gives_the_same_files_on_any_thread_count_and_reports_pro
     assert [a.path.split("-")[0] for a in one[:2]] == ["img/grid", "img/map"]
     assert list(one[2:]) == map_artifacts(mosaic, cells)
     assert seen == sorted(seen) and seen[-1] == 1.0 and len(seen) >= 3
+
+
+def test_a_map_over_the_pixel_budget_exists_as_tiles_only(blobs, monkeypatch):
+    from tsnegrid.report import encode
+
+    rows, cols = 6, 7
+    node_of_point = np.random.default_rng(2).permutation(rows * cols)[: len(blobs.names)]
+    mosaic = compose_mosaic(blobs.pixels, node_of_point, rows, cols)
+    cells = encode.MapCells(blobs.names, blobs.labels, blobs.class_names, node_of_point, rows, cols)
+    within = encode.map_artifacts(mosaic, cells)
+    assert encode.has_full_map(*mosaic.shape[:2])
+    monkeypatch.setattr(encode, "FULL_MAP_MAX_PIXELS", mosaic.shape[0] * mosaic.shape[1] - 1)
+    assert not encode.has_full_map(*mosaic.shape[:2])
+    over = encode.map_artifacts(mosaic, cells)
+    assert [a.path for a in within if a.path.startswith("img/")] == [within[0].path]
+    assert within[0].path.startswith("img/map-full-")
+    assert over == within[1:]  # the same tiles and layout, without the one picture

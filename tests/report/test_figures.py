@@ -87,6 +87,18 @@ def test_samples_show_a_row_per_class(blobs):
     assert array.shape == (3 * 8 + 2 * 2, 4 * 8 + 3 * 2)
 
 
+def test_samples_of_many_classes_show_the_first_few_classes():
+    n = figures.MAX_SAMPLE_CLASSES + 25
+    pixels = np.zeros((2 * n, 4, 4), np.uint8)
+    labels = np.repeat(np.arange(n), 2)
+    labels[-1] = -1  # an image without a class: no row for it once the sheet is full
+    names = tuple(f"c{k}" for k in range(n))
+    fig = figures.plot_samples(pixels, labels, names, per_class=2)
+    (ax,) = fig.axes
+    shown = [t.get_text() for t in ax.get_yticklabels()]
+    assert shown == list(names[: figures.MAX_SAMPLE_CLASSES])
+
+
 def test_sample_sheet_places_each_image_in_its_row_and_column():
     pixels = np.arange(1, 5, dtype=np.uint8)[:, None, None] * np.ones((4, 2, 2), np.uint8)
     sheet = figures.compose_sheet(pixels, [np.array([0, 1]), np.array([3])], per_row=2)

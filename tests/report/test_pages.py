@@ -68,6 +68,16 @@ def test_timings_and_manifest_carry_schemas_and_hashes(report):
         if entry["sha256"] is not None:
             assert hashlib.sha256((out / path).read_bytes()).hexdigest() == entry["sha256"]
     assert listed["timings.json"]["sha256"] is None
+    # The tiles are one tree with one hash, recomputed from the files on disk.
+    from tsnegrid.report.files import TILE_TREE, tree_sha256
+
+    tiles = [p for p in (out / TILE_TREE).rglob("*") if p.is_file()]
+    assert not any(path.startswith(TILE_TREE) for path in listed)
+    assert "tiles/map.dzi" in listed and "tiles/cells.json" in listed
+    tree = manifest["tile_tree"]
+    assert (tree["root"], tree["files"]) == (TILE_TREE, len(tiles)) and len(tiles) > 1
+    assert tree["bytes"] == sum(p.stat().st_size for p in tiles)
+    assert tree["sha256"] == tree_sha256(out)
 
 
 @pytest.mark.slow
@@ -141,3 +151,75 @@ def test_a_missing_templates_folder_is_a_usage_error(tmp_path):
 
     with pytest.raises(UsageError, match=r"--templates .*not a folder"):
         environment(tmp_path / "nope")
+
+
+@pytest.mark.slow
+def test_a_map_over_the_pixel_budget_is_explained_instead_of_linked(report):
+    from pathlib import Path
+
+    from tsnegrid.report.context import report_context
+    from tsnegrid.report.pages import render_pages
+
+    out, result = report
+    context = report_context(result, command=["tsnegrid"], where=Path.cwd())
+    run = context["run"]
+    assert run["full_map"] and run["map_width"] * run["map_height"] < 10**8
+    images = {p.name.rsplit("-", 1)[0]: f"img/{p.name}" for p in (out / "img").iterdir()}
+    within = {a.path: a.data.decode() for a in render_pages(context, images)}
+    assert images["map-full"] in within["map.md"] and images["map-full"] in within["index.md"]
+
+    del images["map-full"]  # what the figures stage leaves above the budget
+    context["run"] = {**run, "full_map": False, "map_width": 30_000, "map_height": 30_000}
+    over = {a.path: a.data.decode() for a in render_pages(context, images)}
+    assert "map-full" not in over["map.md"] + over["index.md"]
+    text = " ".join(over["map.md"].split())
+    assert "At 30,000 x 30,000 pixels the map is over the 100-megapixel budget" in text
+    assert "Every image's cell is in [layout.csv](layout.csv)." in text
+    assert "[Explore the map](map.md)\n" in over["index.md"]
+
+
+@pytest.mark.slow
+def test_every_page_stays_within_its_budget(report):
+    from tsnegrid.report.files import MARKDOWN_BUDGET, PAGE_BUDGET, page_weights
+    from tsnegrid.results import Artifact
+
+    out, _ = report
+    files = [Artifact(p.relative_to(out).as_posix(), p.read_bytes()) for p in out.rglob("*.*")]
+    weights = page_weights(files)
+    assert set(weights) == {f"{stem}.md" for stem, _ in PAGES}
+    assert weights["map.md"][1] > 0 and weights["index.md"][1] > 0  # what they show is counted
+    for page, (markdown, loaded) in weights.items():
+        assert markdown <= MARKDOWN_BUDGET, page
+        assert markdown + loaded <= PAGE_BUDGET, page
+
+
+@pytest.mark.slow
+def test_thousands_of_classes_and_skipped_files_keep_the_pages_small(report):
+    import csv
+    import dataclasses
+    import io
+    from pathlib import Path
+
+    from tsnegrid.report.context import LIST_LIMIT, report_context
+    from tsnegrid.report.files import MARKDOWN_BUDGET, render_artifacts
+    from tsnegrid.results import SkippedFile
+
+    _, result = report
+    skipped = tuple(SkippedFile(f"broken/{i:06d}.png", "not an image") for i in range(50_000))
+    classes = tuple(f"class-{k:05d}" for k in range(5_000))
+    images = dataclasses.replace(result.images, skipped=skipped, class_names=classes)
+    big = dataclasses.replace(result, images=images)
+    context = report_context(big, command=["tsnegrid"], where=Path.cwd())
+    files = {a.path: a.data for a in render_artifacts(big, context)}
+    data = files["data.md"].decode()
+    assert len(data.encode()) <= MARKDOWN_BUDGET
+    assert "There are 5,000 classes: class-00000," in data
+    assert f"and {5_000 - LIST_LIMIT:,} more." in data
+    assert "50,000 files could not be read" in " ".join(data.split())
+    assert f"the first {LIST_LIMIT} are listed here, all of them in [skipped.csv]" in " ".join(
+        data.split()
+    )
+    assert data.count("| broken/") == LIST_LIMIT
+    rows = list(csv.reader(io.StringIO(files["skipped.csv"].decode())))
+    assert rows[0] == ["name", "reason"] and len(rows) == 50_001
+    assert rows[-1] == ["broken/049999.png", "not an image"]

@@ -10,7 +10,7 @@ from PIL import Image
 
 from tsnegrid.report.figures import class_palette
 from tsnegrid.report.mosaic import MapGeometry, compose_mosaic
-from tsnegrid.report.tiles import cell_layout_json, deep_zoom, level_size, max_level
+from tsnegrid.report.tiles import cell_layout_files, deep_zoom, level_size, max_level
 
 
 def gradient(height: int, width: int, channels: int = 0) -> np.ndarray:
@@ -104,22 +104,49 @@ def test_bytes_are_deterministic_and_formats_checked():
         deep_zoom(mosaic, fmt="gif")
 
 
-def layout_for_test():
+def layout_for_test(part_bytes=None):
     # 3 images on a 2 x 3 grid of 4 x 5 (h x w) images; node r*cols + c with row 0 at the bottom.
     rows, cols, h, w = 2, 3, 4, 5
     node_of_point = np.array([0, 5, 1], dtype=np.intp)  # bottom-left, top-right, bottom-middle
     names = ("a/zero.png", "b/<five>.png", "a/one.png")
     labels = np.array([0, 1, -1], dtype=np.int64)
-    data = cell_layout_json(
-        names, labels, ("cat", "dog"), node_of_point, rows, cols, (h, w), version="abc"
+    files = cell_layout_files(
+        names,
+        labels,
+        ("cat", "dog"),
+        node_of_point,
+        rows,
+        cols,
+        (h, w),
+        version="abc",
+        part_bytes=part_bytes,
     )
-    return json.loads(data), (rows, cols, h, w, node_of_point, names)
+    return read_layout(dict(files)), (rows, cols, h, w, node_of_point, names)
+
+
+def read_layout(files):
+    """cells.json with its parts, as the viewer reads them: part k from cells/<k>.json."""
+    layout = json.loads(files["cells.json"])
+    layout["parts"] = {
+        int(path[len("cells/") : -len(".json")]): json.loads(data)
+        for path, data in files.items()
+        if path.startswith("cells/")
+    }
+    return layout
+
+
+def entry_at_pixel(layout, x, y):
+    """[index, name, label] of the image at map pixel (x, y), as the viewer finds it."""
+    col, image_row = int(x // layout["cell_width"]), int(y // layout["cell_height"])
+    k = max(k for k, first in enumerate(layout["part_rows"]) if first <= image_row)
+    part = layout["parts"][k]
+    assert part["first_row"] == layout["part_rows"][k]
+    return part["cells"][(image_row - part["first_row"]) * layout["cols"] + col]
 
 
 def name_at_pixel(layout, x, y):
-    col, image_row = int(x // layout["cell_width"]), int(y // layout["cell_height"])
-    index = layout["cells"][image_row * layout["cols"] + col]
-    return None if index is None else layout["names"][index]
+    entry = entry_at_pixel(layout, x, y)
+    return None if entry is None else entry[1]
 
 
 def test_cell_layout_maps_a_pixel_of_the_mosaic_to_its_image():
@@ -137,13 +164,53 @@ def test_cell_layout_maps_a_pixel_of_the_mosaic_to_its_image():
     # The bottom-left image sits in the bottom band of the picture.
     assert name_at_pixel(layout, 1, rows * h - 1) == "a/zero.png"
     assert name_at_pixel(layout, cols * w - 1, 0) == "b/<five>.png"
-    assert layout["cells"] == [None, None, 1, 0, 2, None]
+    assert layout["parts"][0]["cells"] == [
+        None,
+        None,
+        [1, "b/<five>.png", 1],
+        [0, "a/zero.png", 0],
+        [2, "a/one.png", -1],
+        None,
+    ]
+
+
+@pytest.mark.parametrize("part_bytes", [1, 60, 98, 99, 10_000])
+def test_the_cell_layout_in_parts_of_whole_rows_finds_the_same_images(part_bytes):
+    whole, (rows, cols, h, w, _, _) = layout_for_test()
+    parts, _ = layout_for_test(part_bytes)
+    assert len(whole["parts"]) == 1
+    assert parts["part_rows"] == sorted(parts["part_rows"]) and parts["part_rows"][0] == 0
+    assert len(parts["parts"]) == (1 if part_bytes >= 99 else 2)  # both rows in one: 99 bytes
+    for y in range(rows * h):
+        for x in range(cols * w):
+            assert entry_at_pixel(parts, x, y) == entry_at_pixel(whole, x, y)
+
+
+def test_parts_of_a_large_map_stay_within_their_size():
+    from tsnegrid.report.tiles import PART_BYTES
+
+    rows = cols = 300
+    names = [
+        f"photos/{i // 1000:04d}/{i:08d}-a-rather-long-file-name.jpeg" for i in range(rows * cols)
+    ]
+    nodes = np.random.default_rng(0).permutation(rows * cols)[: len(names) - 7]
+    files = dict(
+        cell_layout_files(names, np.zeros(len(nodes), np.int64), ("x",), nodes, rows, cols, 30)
+    )
+    assert all(len(data) <= PART_BYTES for path, data in files.items() if path != "cells.json")
+    assert len(files["cells.json"]) < 10_000
+    layout = read_layout(files)
+    found = {e[0]: e[1] for part in layout["parts"].values() for e in part["cells"] if e}
+    assert found == {i: names[i] for i in range(len(nodes))}
+    assert sum(1 for part in layout["parts"].values() for e in part["cells"] if e is None) == 7
 
 
 def test_cell_layout_carries_labels_classes_and_legend_colours():
     layout, _ = layout_for_test()
-    assert layout["labels"] == [0, 1, -1]
+    assert [e[2] for e in layout["parts"][0]["cells"] if e] == [1, 0, -1]
     assert layout["class_names"] == ["cat", "dog"]
+    assert layout["counts"] == [1, 1]  # the image without a class is in no count
+    assert layout["n_images"] == 3
     palette = class_palette(2)
     expected = [
         "#{:02x}{:02x}{:02x}".format(*(round(v * 255) for v in palette(k)[:3])) for k in range(2)
@@ -172,9 +239,10 @@ def test_map_artifacts_and_viewer_assets_hold_the_tiles_layout_and_the_viewer(bl
     files = {a.path: a.data for a in [*made, *viewer_assets()]}
     pitch = 8 * 3 + 2  # the blobs' 8 x 8 images scaled 3x, and the gutter
     assert f'Width="{cols * pitch}" Height="{rows * pitch}"' in files["tiles/map.dzi"].decode()
-    layout = json.loads(files["tiles/cells.json"])
+    layout = read_layout({p.removeprefix("tiles/"): d for p, d in files.items()})
     assert (layout["rows"], layout["cols"], layout["cell_width"]) == (rows, cols, pitch)
-    assert layout["names"] == list(blobs.names)
+    found = {e[0]: e[1] for part in layout["parts"].values() for e in part["cells"] if e}
+    assert found == dict(enumerate(blobs.names))
     tiles = b"".join(data for path, data in files.items() if path.startswith("tiles/map"))
     assert layout["version"] == hashlib.sha256(tiles).hexdigest()[:12]
     # The page and mkdocs.yml name files that the report really writes.

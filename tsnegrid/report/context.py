@@ -12,13 +12,22 @@ import shlex
 from pathlib import Path
 from typing import Any
 
+import numpy as np
+from numpy.typing import NDArray
+
 from tsnegrid import __version__
 from tsnegrid.embed.tsne import DEFAULT_ITER
 from tsnegrid.quality.assess import quality_json
 from tsnegrid.report.changes import no_baseline
-from tsnegrid.report.mosaic import map_scale
+from tsnegrid.report.encode import FULL_MAP_MAX_PIXELS, has_full_map
+from tsnegrid.report.figures import MAX_SAMPLE_CLASSES
+from tsnegrid.report.mosaic import map_scale, map_size
 from tsnegrid.report.provenance import build_date, git_state, package_versions, thread_settings
 from tsnegrid.results import RunResult
+
+#: Names a page lists (classes, skipped files); the counts are complete, and every skipped file
+#: is in ``skipped.csv``. A folder of a million files keeps its pages small.
+LIST_LIMIT = 100
 
 
 def report_context(result: RunResult, *, command: list[str], where: Path) -> dict[str, Any]:
@@ -82,11 +91,26 @@ def _run_summary(result: RunResult) -> dict[str, Any]:
         "optimal": a.optimal,
         "gap": a.cost - a.lower_bound,
         "notes": list(result.notes),
-        "skipped": [{"name": s.name, "reason": s.reason} for s in images.skipped],
+        "skipped": [{"name": s.name, "reason": s.reason} for s in images.skipped[:LIST_LIMIT]],
+        "n_skipped": len(images.skipped),
+        "list_limit": LIST_LIMIT,
+        "sample_classes": MAX_SAMPLE_CLASSES,
         "usable_cells": None if plan.usable is None else int(plan.usable.sum()),
         "map_scale": map_scale(images.pixels),
+        **_map_size(images.pixels, plan.rows, plan.cols),
         "polish": _polish_summary(result),
         "neighbours": None if result.search is None else dataclasses.asdict(result.search),
+    }
+
+
+def _map_size(pixels: NDArray[np.uint8], rows: int, cols: int) -> dict[str, Any]:
+    """The map's size in pixels, and whether it is also saved as one picture."""
+    height, width = map_size(pixels, rows, cols)
+    return {
+        "map_height": height,
+        "map_width": width,
+        "full_map": has_full_map(height, width),
+        "full_map_max_mp": FULL_MAP_MAX_PIXELS // 1_000_000,
     }
 
 

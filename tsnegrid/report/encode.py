@@ -19,13 +19,21 @@ from matplotlib.figure import Figure
 from numpy.typing import NDArray
 from PIL import Image
 
-from tsnegrid.report.tiles import PNG_COMPRESS_LEVEL, cell_layout_json, iter_tile_jobs
+from tsnegrid.report.tiles import PNG_COMPRESS_LEVEL, cell_layout_files, iter_tile_jobs
 from tsnegrid.results import Artifact
 from tsnegrid.runtime.workers import submit, worker_pool
 
 #: A page figure should load quickly: above this a photo-like image is saved as JPEG.
 PAGE_FIGURE_BYTES = 500_000
 TILE_BATCH = 64  # Deep Zoom tiles encoded per task
+#: Above this many pixels the map is not saved as one picture (``img/map-full-*.png``): image
+#: viewers and browsers struggle with it and it takes minutes to encode; the tiles show it.
+FULL_MAP_MAX_PIXELS = 100_000_000
+
+
+def has_full_map(height: int, width: int) -> bool:
+    """Whether a map of ``height`` x ``width`` pixels is also saved as one picture."""
+    return height * width <= FULL_MAP_MAX_PIXELS
 
 
 @dataclass(frozen=True)
@@ -102,7 +110,8 @@ class MapCells:
 def map_artifacts(
     mosaic: NDArray[np.uint8], cells: MapCells, *, pool: ThreadPoolExecutor | None = None
 ) -> list[Artifact]:
-    """The full-size map (``img/map-full-*.png``), its Deep Zoom tiles and ``tiles/cells.json``.
+    """The full-size map (``img/map-full-*.png``, up to :data:`FULL_MAP_MAX_PIXELS`), its Deep
+    Zoom tiles and the viewer's cell layout (``tiles/cells.json`` and its parts).
 
     With a ``pool``, the PNG and the tiles are encoded on its threads; the bytes are the same.
     """
@@ -146,7 +155,7 @@ def encode_figures(
 class _PendingMap:
     """The map's PNG and tile batches, submitted for encoding."""
 
-    full_png: Future[bytes]
+    full_png: Future[bytes] | None  # None above FULL_MAP_MAX_PIXELS
     batches: list[tuple[list[str], Future[list[bytes]]]]
     mosaic_shape: tuple[int, int]
 
@@ -156,10 +165,11 @@ class _PendingMap:
             (paths, submit(pool, _encode_all, jobs))
             for paths, jobs in _batched(iter_tile_jobs(mosaic))
         ]
-        return cls(submit(pool, figure_png, mosaic), batches, mosaic.shape[:2])
+        full = submit(pool, figure_png, mosaic) if has_full_map(*mosaic.shape[:2]) else None
+        return cls(full, batches, mosaic.shape[:2])
 
     def finish(self, cells: MapCells, step: Callable[[], None]) -> list[Artifact]:
-        """Wait for every file (calling ``step`` after each batch) and add ``cells.json``."""
+        """Wait for every file (calling ``step`` after each batch) and add the cell layout."""
         tiles: list[Artifact] = []
         digest = hashlib.sha256()
         for paths, job in self.batches:
@@ -169,7 +179,7 @@ class _PendingMap:
             step()
         c = cells
         cell_px = (self.mosaic_shape[0] // c.rows, self.mosaic_shape[1] // c.cols)
-        layout = cell_layout_json(
+        layout = cell_layout_files(
             c.names,
             c.labels,
             c.class_names,
@@ -179,13 +189,12 @@ class _PendingMap:
             cell_px,
             version=digest.hexdigest()[:12],
         )
-        full = self.full_png.result()
+        whole = []
+        if self.full_png is not None:
+            full = self.full_png.result()
+            whole.append(Artifact(hashed_name("map-full", full), full))
         step()
-        return [
-            Artifact(hashed_name("map-full", full), full),
-            *tiles,
-            Artifact("tiles/cells.json", layout),
-        ]
+        return [*whole, *tiles, *(Artifact(f"tiles/{path}", data) for path, data in layout)]
 
 
 def _batched(

@@ -25,6 +25,8 @@ UNKNOWN_COLOR = (0.6, 0.6, 0.6, 1.0)
 MAX_DRAWN = 20_000
 #: Arrows cover more of the figure than images do: fewer stay legible (and the PNG small).
 MAX_ARROWS = 8_000
+#: The sample sheet shows at most this many classes (the first, by class index), one row each.
+MAX_SAMPLE_CLASSES = 40
 
 
 def class_palette(n_classes: int) -> ListedColormap:
@@ -172,7 +174,8 @@ def plot_samples(
     *,
     per_class: int = 8,
 ) -> Figure:
-    """A sample of the images: one row per class (or one block when there are no labels).
+    """A sample of the images: one row per class (or one block when there are no labels), for
+    the first :data:`MAX_SAMPLE_CLASSES` classes.
 
     The rows are composed into one image (one ``imshow``, labelled by class on the y axis), so
     the figure costs the same for 3 classes or 100.
@@ -220,9 +223,9 @@ def _sample_groups(
 ) -> list[tuple[str, NDArray[np.intp]]]:
     """The first ``per_class`` images of each class, in index order (deterministic)."""
     groups = [(name, np.flatnonzero(labels == k)[:per_class]) for k, name in enumerate(class_names)]
-    groups = [(name, members) for name, members in groups if len(members)]
+    groups = [(name, members) for name, members in groups if len(members)][:MAX_SAMPLE_CLASSES]
     unlabelled = np.flatnonzero(labels < 0)
-    if len(unlabelled) or not groups:
+    if len(groups) < MAX_SAMPLE_CLASSES and (len(unlabelled) or not groups):
         groups.append(("no class", unlabelled[:per_class]))
     return groups
 

@@ -46,6 +46,13 @@ def map_geometry(pixels: NDArray[np.uint8]) -> MapGeometry:
     return MapGeometry(scale=map_scale(pixels), gutter=GUTTER_PX, background=background(pixels))
 
 
+def map_size(pixels: NDArray[np.uint8], rows: int, cols: int) -> tuple[int, int]:
+    """(height, width) in pixels of :func:`compose_mosaic`'s map of these images, (n, h, w[, c]),
+    on ``rows x cols`` cells."""
+    scale, (h, w) = map_scale(pixels), pixels.shape[1:3]
+    return rows * (h * scale + GUTTER_PX), cols * (w * scale + GUTTER_PX)
+
+
 def background(pixels: NDArray[np.uint8]) -> tuple[int, ...]:
     """The images' background: the median of their border pixels, per channel."""
     if len(pixels) == 0:

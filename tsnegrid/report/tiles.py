@@ -14,6 +14,7 @@ import io
 import json
 from collections.abc import Callable, Iterator, Sequence
 from functools import partial
+from typing import Any
 
 import numpy as np
 from matplotlib.colors import to_hex
@@ -24,7 +25,11 @@ from tsnegrid.report.figures import UNKNOWN_COLOR, class_palette
 
 PNG_COMPRESS_LEVEL = 6  # zlib level of every PNG of the report (tiles included)
 CELLS_SCHEMA = "tsnegrid.cells"
-SCHEMA_VERSION = 1
+SCHEMA_VERSION = 2  # 2: the cells in part files of whole rows (1: all in cells.json)
+#: Bytes per part file of the viewer's cell layout (whole rows; a part holds at least one): the
+#: map page loads only the parts the pointer visits, where a million names in one file would
+#: be ~30 MB before the first hover.
+PART_BYTES = 500_000
 _FORMATS = {"png": "PNG", "jpg": "JPEG", "jpeg": "JPEG"}
 _DZI_NS = "http://schemas.microsoft.com/deepzoom/2008"
 
@@ -146,7 +151,7 @@ def _encode(level: Image.Image, box: tuple[int, int, int, int], fmt: str) -> byt
     return buf.getvalue()
 
 
-def cell_layout_json(
+def cell_layout_files(
     names: Sequence[str],
     labels: NDArray[np.int64],
     class_names: Sequence[str],
@@ -156,7 +161,8 @@ def cell_layout_json(
     tile_px_per_cell: int | tuple[int, int],
     *,
     version: str = "",
-) -> bytes:
+    part_bytes: int | None = None,
+) -> list[tuple[str, bytes]]:
     """The layout the map viewer reads to turn a map pixel into a cell and its image.
 
     Parameters
@@ -167,13 +173,20 @@ def cell_layout_json(
     rows, cols : the grid.
     tile_px_per_cell : map pixels per cell, one side or (height, width).
     version : a content hash; the viewer appends it to tile URLs so browsers never mix runs.
+    part_bytes : the most bytes of a part file (:data:`PART_BYTES` when None), unless one row
+        alone is larger.
 
     Returns
     -------
-    Compact UTF-8 JSON. ``cells[i * cols + j]`` is the index of the image in *image* row ``i``
-    (counted from the top of the map, so grid row ``rows - 1 - i``) and column ``j``, or null
-    where the cell is empty; the image covers map pixels ``[j*cell_width, (j+1)*cell_width)`` by
-    ``[i*cell_height, (i+1)*cell_height)``. ``colors`` holds a legend colour per class.
+    ``("cells.json", bytes)``, then ``("cells/<k>.json", bytes)`` for each block of consecutive
+    *image* rows (counted from the top of the map, so image row ``i`` is grid row
+    ``rows - 1 - i``), all compact UTF-8 JSON. ``cells.json`` holds the grid, the map's size
+    (cell ``(i, j)`` covers map pixels ``[j*cell_width, (j+1)*cell_width)`` by
+    ``[i*cell_height, (i+1)*cell_height)``), the classes with their legend colours and counts,
+    and ``part_rows``, the first image row of each part; part ``k`` holds ``first_row`` and
+    ``cells``: for each cell of its rows, row by row, ``[index, name, label]`` of its image or
+    null where it is empty. The viewer fetches a part the first time the pointer visits one of
+    its rows, so a map page never loads every name of a large collection.
     """
     cell_h, cell_w = (
         (tile_px_per_cell, tile_px_per_cell)
@@ -182,9 +195,11 @@ def cell_layout_json(
     )
     point_of_node = np.full(rows * cols, -1, dtype=np.intp)
     point_of_node[node_of_point] = np.arange(len(node_of_point))
-    image_order = point_of_node.reshape(rows, cols)[::-1].ravel()
+    image_rows = point_of_node.reshape(rows, cols)[::-1].tolist()
+    labels_list = [int(k) for k in labels]
     palette = class_palette(len(class_names))
-    data = {
+    counts = np.bincount(labels[labels >= 0], minlength=len(class_names))
+    head = {
         "schema": CELLS_SCHEMA,
         "schema_version": SCHEMA_VERSION,
         "version": version,
@@ -194,11 +209,40 @@ def cell_layout_json(
         "cell_height": int(cell_h),
         "width": cols * int(cell_w),
         "height": rows * int(cell_h),
-        "cells": [int(p) if p >= 0 else None for p in image_order],
-        "names": list(names),
-        "labels": [int(k) for k in labels],
+        "n_images": len(names),
         "class_names": list(class_names),
         "colors": [to_hex(palette(k)) for k in range(len(class_names))],
+        "counts": [int(c) for c in counts[: len(class_names)]],
         "unknown_color": to_hex(UNKNOWN_COLOR),
     }
+    row_texts = [
+        _compact([None if p < 0 else [p, names[p], labels_list[p]] for p in row])[1:-1]
+        for row in image_rows
+    ]
+    parts = _parts(row_texts, PART_BYTES if part_bytes is None else part_bytes)
+    head["part_rows"] = [first for first, _ in parts]
+    files = [("cells.json", _compact(head))]
+    for k, (first, texts) in enumerate(parts):
+        body = _PART_FORMAT % (first, b",".join(texts))
+        files.append((f"cells/{k}.json", body))
+    return files
+
+
+def _parts(row_texts: list[bytes], most: int) -> list[tuple[int, list[bytes]]]:
+    """Consecutive rows in parts of at most ``most`` bytes (at least one row each)."""
+    parts: list[tuple[int, list[bytes]]] = []
+    size = 0
+    for i, text in enumerate(row_texts):
+        if not parts or size + 1 + len(text) > most:  # 1: the comma between rows
+            parts.append((i, []))
+            size = len(_PART_FORMAT % (i, b"")) - 1  # the frame, less the first row's comma
+        parts[-1][1].append(text)
+        size += 1 + len(text)
+    return parts
+
+
+_PART_FORMAT = b'{"first_row":%d,"cells":[%s]}'
+
+
+def _compact(data: Any) -> bytes:
     return json.dumps(data, ensure_ascii=False, separators=(",", ":")).encode()

@@ -6,6 +6,9 @@
  * The page holds <div id="tsnegrid-map" data-dzi="tiles/map.dzi" data-layout="tiles/cells.json">;
  * both paths are relative to the site root, which is found from this script's own address
  * (assets/tsnegrid/map-viewer.js), so the site works under any sub-path and offline.
+ * cells.json holds the grid and the classes; who sits in which cell comes in parts
+ * (cells/<k>.json beside it, a block of rows each), fetched the first time the pointer visits
+ * one of their rows, so that a map of a million images loads no more than it shows.
  * OpenSeadragon (vendored beside this file) is loaded only when a map scrolls into view.
  * Text from the report (image and class names) is only ever set with textContent.
  */
@@ -52,13 +55,51 @@
     if (!(x >= 0 && y >= 0 && x < layout.width && y < layout.height)) { return null; }
     var col = Math.floor(x / layout.cell_width);
     var imageRow = Math.floor(y / layout.cell_height);
-    var index = layout.cells[imageRow * layout.cols + col];
-    return { col: col, imageRow: imageRow, row: layout.rows - 1 - imageRow,
-             index: index === undefined ? null : index };
+    return { col: col, imageRow: imageRow, row: layout.rows - 1 - imageRow };
   }
 
-  function classOf(layout, index) {
-    var label = layout.labels[index];
+  /* The parts of the layout: who sits in each cell, [index, name, label] or null. */
+  function cellParts(layout, layoutUrl) {
+    var loaded = {};
+    var pending = {};
+    function part(cell) {  // the last part that starts at or above the cell's row
+      var lo = 0;
+      var hi = layout.part_rows.length - 1;
+      while (lo < hi) {
+        var mid = (lo + hi + 1) >> 1;
+        if (layout.part_rows[mid] <= cell.imageRow) { lo = mid; } else { hi = mid - 1; }
+      }
+      return lo;
+    }
+    function entry(chunk, cell) {
+      var found = chunk.cells[(cell.imageRow - chunk.first_row) * layout.cols + cell.col];
+      return found === undefined ? null : found;
+    }
+    return {
+      /* The cell's entry if its part is here, else undefined. */
+      now: function (cell) {
+        var chunk = loaded[part(cell)];
+        return chunk ? entry(chunk, cell) : undefined;
+      },
+      load: function (cell) {
+        var k = part(cell);
+        if (!pending[k]) {
+          var url = new URL("cells/" + k + ".json", layoutUrl);
+          if (layout.version) { url.search = "?v=" + encodeURIComponent(layout.version); }
+          pending[k] = fetchJson(url.href).then(function (chunk) {
+            loaded[k] = chunk;
+            return chunk;
+          }, function (error) {
+            delete pending[k];
+            throw error;
+          });
+        }
+        return pending[k].then(function (chunk) { return entry(chunk, cell); });
+      }
+    };
+  }
+
+  function classOf(layout, label) {
     return label >= 0 && label < layout.class_names.length ? label : -1;
   }
 
@@ -74,7 +115,7 @@
       return button;
     });
     var canvas = el("div", "tsnegrid-map__canvas");
-    canvas.setAttribute("aria-label", "Zoomable map of " + layout.names.length + " images");
+    canvas.setAttribute("aria-label", "Zoomable map of " + layout.n_images + " images");
     var info = el("p", "tsnegrid-map__info", HINT);
     info.setAttribute("role", "status");
     info.setAttribute("aria-live", "polite");
@@ -87,8 +128,7 @@
     var legend = el("div", "tsnegrid-map__legend");
     legend.setAttribute("role", "list");
     legend.setAttribute("aria-label", "Classes");
-    var counts = layout.class_names.map(function () { return 0; });
-    layout.labels.forEach(function (k) { if (k >= 0 && k < counts.length) { counts[k] += 1; } });
+    var counts = layout.counts;
     layout.class_names.forEach(function (name, k) {
       var item = el("div", "tsnegrid-map__class");
       item.setAttribute("role", "listitem");
@@ -102,25 +142,26 @@
     return legend;
   }
 
-  function showCell(ui, layout, cell) {
+  /* Show the cell and its entry ([index, name, label], or null for an empty cell). */
+  function showCell(ui, layout, cell, entry) {
     if (!cell) {
       ui.info.replaceChildren(document.createTextNode(HINT));
       return;
     }
     var where = "row " + cell.row + ", column " + cell.col;
-    if (cell.index === null) {
+    if (entry === null) {
       ui.info.replaceChildren(el("span", "tsnegrid-map__empty", "Empty cell (" + where + ")"));
       return;
     }
-    var k = classOf(layout, cell.index);
+    var k = classOf(layout, entry[2]);
     var swatch = el("span", "tsnegrid-map__swatch");
     swatch.style.backgroundColor = k >= 0 ? layout.colors[k] : layout.unknown_color;
     ui.info.replaceChildren(
-      el("strong", "tsnegrid-map__name", layout.names[cell.index]),
+      el("strong", "tsnegrid-map__name", entry[1]),
       document.createTextNode(" \u00b7 "), swatch,
       el("span", "tsnegrid-map__label", k >= 0 ? layout.class_names[k] : "no class"),
       document.createTextNode(" \u00b7 "),
-      el("span", "tsnegrid-map__index", "image #" + cell.index),
+      el("span", "tsnegrid-map__index", "image #" + entry[0]),
       document.createTextNode(" \u00b7 " + where));
   }
 
@@ -147,7 +188,7 @@
     return entry;
   }
 
-  function fetchLayout(url) {
+  function fetchJson(url) {
     return fetch(url, { cache: "no-cache" }).then(function (response) {
       if (!response.ok) { throw new Error(url + ": HTTP " + response.status); }
       return response.json();
@@ -158,7 +199,7 @@
     var container = entry.container;
     var dzi = new URL(container.dataset.dzi, SITE_ROOT);
     var layoutUrl = new URL(container.dataset.layout, SITE_ROOT);
-    return Promise.all([loadOpenSeadragon(), fetchLayout(layoutUrl.href)]).then(function (got) {
+    return Promise.all([loadOpenSeadragon(), fetchJson(layoutUrl.href)]).then(function (got) {
       if (entry.dead) { return; }
       var OSD = got[0];
       var layout = got[1];
@@ -180,12 +221,13 @@
         gestureSettingsPen: { clickToZoom: false, dblClickToZoom: true }
       });
       container.tsnegridViewer = entry.viewer;
-      wire(entry.viewer, OSD, ui, layout, container);
+      wire(entry.viewer, OSD, ui, layout, container, cellParts(layout, layoutUrl));
     });
   }
 
-  function wire(viewer, OSD, ui, layout, container) {
+  function wire(viewer, OSD, ui, layout, container, parts) {
     var pinned = null;
+    var shown = 0;  // which select() call the info line belongs to
     var keyboard = false;
     var marker = el("div", "tsnegrid-map__marker");
 
@@ -198,8 +240,26 @@
       return cellAt(layout, p.x, p.y);
     }
 
+    function describe(cell) {
+      var mine = ++shown;
+      var entry = cell ? parts.now(cell) : null;
+      if (entry !== undefined) {
+        showCell(ui, layout, cell, entry);
+        return;
+      }
+      ui.info.replaceChildren(el("span", "tsnegrid-map__loading",
+        "Row " + cell.row + ", column " + cell.col + ": loading\u2026"));
+      parts.load(cell).then(function (found) {
+        if (mine === shown) { showCell(ui, layout, cell, found); }
+      }, function (error) {
+        if (mine === shown) {
+          ui.info.textContent = "Which image sits here could not be loaded (" + error.message + ").";
+        }
+      });
+    }
+
     function select(cell) {
-      showCell(ui, layout, cell);
+      describe(cell);
       if (!cell || !item()) {
         viewer.removeOverlay(marker);
         return;
