@@ -253,6 +253,17 @@ def test_a_folder_decoded_on_a_local_dask_cluster_gives_the_same_report(tmp_path
     assert alone.config.digest() == on_dask.config.digest()  # --dask changes no result
 
 
-def test_dask_without_an_images_folder_is_a_usage_error():
-    with pytest.raises(UsageError, match="--dask decodes an --images folder"):
-        Config(dask="local")
+@pytest.mark.slow
+def test_the_map_tiles_encoded_on_a_dask_cluster_are_the_same_files(tmp_path):
+    distributed = pytest.importorskip("distributed")
+    from tsnegrid.pipeline import run
+
+    alone = run(small_config(tmp_path / "x", n_images=200))
+    with distributed.LocalCluster(
+        n_workers=2, threads_per_worker=1, processes=False, dashboard_address=":0"
+    ) as cluster:
+        on_dask = run(small_config(tmp_path / "y", n_images=200, dask=cluster.scheduler_address))
+        prefixes = set(cluster.scheduler.task_prefixes)
+    assert "encode_payloads" in prefixes  # the tiles were encoded there (dask drops the "_")
+    assert alone.figures == on_dask.figures
+    assert alone.config.digest() == on_dask.config.digest()  # --dask changes no result

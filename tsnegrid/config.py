@@ -58,8 +58,9 @@ class Config:
         False keeps the notebook's t-SNE + exact assignment as the final map.
     mask : an image whose dark parts are the grid cells images may take (the map's shape).
     neighbours : the nearest-neighbour search: exact, approximate (HNSW), or ``auto``.
-    dask : a Dask scheduler's address, or ``local`` for a cluster on this machine, that decodes
-        and thumbnails an image folder (the report is the same); None: this process does.
+    dask : a Dask scheduler's address, or ``local`` for a cluster on this machine, that encodes
+        the map's tiles and decodes and thumbnails an ``images`` folder (the report is the
+        same); None: this process does.
     out : the folder the report is written to.
     data_dir : where datasets are looked for and cached.
     thumb_px : side of the square thumbnail of each image of a folder.
@@ -118,11 +119,6 @@ class Config:
             )
         if self.all_images and (self.n_images is not None or self.size is not None):
             raise UsageError("--all conflicts with --n/--size: --all already takes every image")
-        if self.dask is not None and self.images is None:
-            raise UsageError(
-                "--dask decodes an --images folder: give --images DIR too, or drop "
-                "--dask for a built-in dataset"
-            )
         if not self.perplexity > 0:
             raise UsageError(f"perplexity {self.perplexity:g}: must be a positive number, e.g. 30")
         if not 0 <= self.seed < 2**32:

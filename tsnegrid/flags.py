@@ -214,9 +214,10 @@ def _output_flags(g: argparse._ArgumentGroup) -> None:
     g.add_argument(
         "--dask",
         metavar="ADDRESS",
-        help="decode and thumbnail the --images folder as Dask tasks on the scheduler at ADDRESS "
-        "(tcp://host:8786; the folder must be at the same path on every worker), or on a cluster "
-        "of this machine's cores with 'local' (needs: pip install 'tsnegrid[dask]')",
+        help="encode the map's tiles, and decode and thumbnail an --images folder, as Dask tasks "
+        "on the scheduler at ADDRESS (tcp://host:8786; the folder must be at the same path on "
+        "every worker), or on a cluster of this machine's cores with 'local' (needs: pip "
+        "install 'tsnegrid[dask]')",
     )
     _cache_flags(g)
     g.add_argument(

@@ -8,8 +8,9 @@ It writes nothing but the cache: the report is written by :func:`tsnegrid.report
 from __future__ import annotations
 
 import threading
-from collections.abc import Callable
-from contextlib import suppress
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager, suppress
+from typing import Any
 
 import numpy as np
 from numpy.typing import NDArray
@@ -85,9 +86,26 @@ def _run(
     on_progress: ProgressCallback | None,
     on_note: Callable[[str], None] | None,
 ) -> RunResult:
-    stage = Stages(config, on_stage, on_progress, on_note)
+    with _cluster(config) as cluster:
+        return _run_stages(Stages(config, on_stage, on_progress, on_note, cluster))
+
+
+@contextmanager
+def _cluster(config: Config) -> Iterator[Any]:
+    """``--dask``: one checked client for the whole run (folder decoding, the map's tiles)."""
+    if config.dask is None:
+        yield None
+        return
+    from tsnegrid.runtime.cluster import connect
+
+    with connect(config.dask) as client:
+        yield client
+
+
+def _run_stages(stage: Stages) -> RunResult:
+    config = stage.config
     with stage.timer.stage("load"):
-        everything, images, raw, plan = _load(config)
+        everything, images, raw, plan = _load(config, stage.cluster)
     features = stage.pca(raw)
     cpu_start = sample_cpus()  # how busy the machine is, watched while we search
     neighbours = stage.neighbours(features)
@@ -122,11 +140,13 @@ def _run(
     )
 
 
-def _load(config: Config) -> tuple[ImageSet, ImageSet, NDArray[np.floating], LayoutPlan]:
+def _load(
+    config: Config, cluster: Any
+) -> tuple[ImageSet, ImageSet, NDArray[np.floating], LayoutPlan]:
     """Every image of the input, the sample laid out, its raw features, and the grid."""
     mask = None if config.mask is None else read_mask(config.mask)
     if config.images is not None:
-        everything = _read_folder(config)
+        everything = _read_folder(config, cluster)
     else:
         everything = load_dataset(config.dataset, data_dir=config.data_dir, threads=config.threads)
     plan = plan_layout(config, everything.n_images, mask)
@@ -139,14 +159,14 @@ def _load(config: Config) -> tuple[ImageSet, ImageSet, NDArray[np.floating], Lay
     return everything, images, raw, plan
 
 
-def _read_folder(config: Config) -> ImageSet:
+def _read_folder(config: Config, cluster: Any) -> ImageSet:
     assert config.images is not None
-    if config.dask is None:
+    if cluster is None:
         return load_image_folder(
             config.images, thumb_px=config.thumb_px, strict=config.strict_input
         )
     from tsnegrid.data.distributed import read_image_folder_dask
 
     return read_image_folder_dask(
-        config.images, config.dask, thumb_px=config.thumb_px, strict=config.strict_input
+        config.images, cluster, thumb_px=config.thumb_px, strict=config.strict_input
     )

@@ -61,8 +61,10 @@ class Stages:
         on_stage: StageCallback | None,
         on_progress: ProgressCallback | None,
         on_note: Callable[[str], None] | None,
+        cluster: Any = None,
     ) -> None:
         self.config, self.on_progress, self.on_note = config, on_progress, on_note
+        self.cluster = cluster  # --dask: a checked distributed.Client, for the map's tiles
         self.timer = StageTimer(on_stage)
         self.policy = CachePolicy(root=config.cache_dir, read=not config.force)
 
@@ -243,6 +245,7 @@ class Stages:
                 final,
                 threads=self.config.threads,
                 progress=self.progress("figures"),
+                cluster=self.cluster,
             )
 
 

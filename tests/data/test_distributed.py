@@ -75,9 +75,9 @@ def test_strict_and_unreadable_folders_raise_the_same_errors(tmp_path: Path, cli
 
 
 def test_workers_with_other_decoders_are_refused(tmp_path: Path, client: Any, monkeypatch):
-    from tsnegrid.data import distributed
+    from tsnegrid.runtime import cluster
 
-    monkeypatch.setattr(distributed, "_versions_here", lambda: ("0", "1", "2", "3", "4", "5"))
+    monkeypatch.setattr(cluster, "_versions_here", lambda: ("0", "1", "2", "3", "4", "5"))
     with pytest.raises(UsageError, match=r"worker .* has tsnegrid .*, this machine tsnegrid 0, "):
         read_image_folder_dask(messy_folder(tmp_path), client)
 

@@ -6,6 +6,8 @@ Pure: images and results in, :class:`~tsnegrid.results.Artifact` bytes out (see
 
 from __future__ import annotations
 
+from typing import Any
+
 import numpy as np
 from numpy.typing import NDArray
 
@@ -25,6 +27,7 @@ def draw_figures(
     *,
     threads: int,
     progress: Progress | None = None,
+    cluster: Any = None,
 ) -> tuple[Artifact, ...]:
     """Draw every figure of the notebook and the quality page, and make the map's files.
 
@@ -37,6 +40,7 @@ def draw_figures(
     final : (n,) the cell of every image on the final map (polished, or the assignment's).
     threads : encoding threads; the bytes are the same for any count.
     progress : called with the fraction done.
+    cluster : a checked ``distributed.Client`` that encodes the map's tiles (same bytes).
     """
     pts, labels, names = embedding.points, images.labels, images.class_names
     nodes, rows, cols = assignment.node_of_point, assignment.rows, assignment.cols
@@ -54,4 +58,4 @@ def draw_figures(
     if not np.array_equal(final, nodes):  # polished: the seams before, beside the seams after
         figs.append(NamedFigure("seams-lap", plot_seams(features, nodes, rows, cols)))
     cells = MapCells(images.names, labels, names, final, rows, cols)
-    return encode_figures(figs, mosaic, cells, threads=threads, progress=progress)
+    return encode_figures(figs, mosaic, cells, threads=threads, progress=progress, cluster=cluster)

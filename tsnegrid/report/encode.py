@@ -13,13 +13,20 @@ import io
 from collections.abc import Callable, Iterable, Sequence
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass
+from typing import Any
 
 import numpy as np
 from matplotlib.figure import Figure
 from numpy.typing import NDArray
 from PIL import Image
 
-from tsnegrid.report.tiles import PNG_COMPRESS_LEVEL, cell_layout_files, iter_tile_jobs
+from tsnegrid.report.tiles import (
+    PNG_COMPRESS_LEVEL,
+    TileJob,
+    cell_layout_files,
+    encode_tile,
+    iter_tile_jobs,
+)
 from tsnegrid.results import Artifact
 from tsnegrid.runtime.workers import submit, worker_pool
 
@@ -126,15 +133,18 @@ def encode_figures(
     *,
     threads: int = 1,
     progress: Callable[[float], None] | None = None,
+    cluster: Any = None,
 ) -> tuple[Artifact, ...]:
     """Every figure's file, then the map's files (:func:`map_artifacts`).
 
     With ``threads > 1`` the map and each drawn figure are encoded on ``threads`` worker
     threads while the next figures are drawn here; with one, everything runs on the calling
-    thread. ``progress`` gets the fraction of figures and tile batches done.
+    thread. With a ``cluster`` (a checked ``distributed.Client``, see
+    :mod:`tsnegrid.runtime.cluster`) the Deep Zoom tiles are encoded there, a batch a task; the
+    bytes are the same. ``progress`` gets the fraction of figures and tile batches done.
     """
     with worker_pool(threads) as pool:
-        pending = _PendingMap.start(mosaic, pool)
+        pending = _PendingMap.start(mosaic, pool, cluster)
         units, done = len(figures) + len(pending.batches) + 1, 0
 
         def step() -> None:
@@ -160,9 +170,16 @@ class _PendingMap:
     mosaic_shape: tuple[int, int]
 
     @classmethod
-    def start(cls, mosaic: NDArray[np.uint8], pool: ThreadPoolExecutor | None) -> _PendingMap:
+    def start(
+        cls, mosaic: NDArray[np.uint8], pool: ThreadPoolExecutor | None, cluster: Any = None
+    ) -> _PendingMap:
         batches = [
-            (paths, submit(pool, _encode_all, jobs))
+            (
+                paths,
+                submit(pool, _encode_all, jobs)
+                if cluster is None
+                else cluster.submit(_encode_payloads, [_payload(j) for j in jobs], pure=False),
+            )
             for paths, jobs in _batched(iter_tile_jobs(mosaic))
         ]
         full = submit(pool, figure_png, mosaic) if has_full_map(*mosaic.shape[:2]) else None
@@ -214,3 +231,17 @@ def _batched(
 
 def _encode_all(jobs: list[Callable[[], bytes]]) -> list[bytes]:
     return [job() for job in jobs]
+
+
+Payload = tuple[NDArray[np.uint8], str] | bytes
+
+
+def _payload(job: Callable[[], bytes]) -> Payload:
+    """What a Dask task needs to make a file: a tile's pixels and format (not its whole level),
+    or the bytes themselves (the descriptor)."""
+    return (job.pixels(), job.fmt) if isinstance(job, TileJob) else job()
+
+
+def _encode_payloads(payloads: list[Payload]) -> list[bytes]:
+    """One Dask task: the bytes of a batch of files."""
+    return [p if isinstance(p, bytes) else encode_tile(*p) for p in payloads]

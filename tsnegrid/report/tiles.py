@@ -13,7 +13,7 @@ from __future__ import annotations
 import io
 import json
 from collections.abc import Callable, Iterator, Sequence
-from functools import partial
+from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
@@ -98,6 +98,29 @@ def iter_deep_zoom(
         yield path, encode()
 
 
+@dataclass(frozen=True)
+class TileJob:
+    """One tile to encode: a box of one level of the pyramid. Calling it gives the tile's bytes;
+    :meth:`pixels` gives the pixels alone, for :func:`encode_tile` elsewhere (a Dask worker),
+    which makes the same bytes."""
+
+    level: Image.Image
+    box: tuple[int, int, int, int]
+    fmt: str
+
+    def __call__(self) -> bytes:
+        return _encode(self.level, self.box, self.fmt)
+
+    def pixels(self) -> NDArray[np.uint8]:
+        return np.asarray(self.level.crop(self.box))
+
+
+def encode_tile(pixels: NDArray[np.uint8], fmt: str) -> bytes:
+    """A tile's bytes from its pixels (what :class:`TileJob` makes from its level and box)."""
+    height, width = pixels.shape[:2]
+    return _encode(Image.fromarray(pixels), (0, 0, width, height), fmt)
+
+
 def iter_tile_jobs(
     mosaic: NDArray[np.uint8],
     *,
@@ -107,7 +130,8 @@ def iter_tile_jobs(
     name: str = "map",
 ) -> Iterator[tuple[str, Callable[[], bytes]]]:
     """Like :func:`iter_deep_zoom`, but each file comes as a call that makes its bytes, so that
-    the tiles can be encoded on several threads (Pillow releases the GIL while it encodes).
+    the tiles can be encoded on several threads (Pillow releases the GIL while it encodes): the
+    descriptor first, then a :class:`TileJob` per tile.
 
     A pending call keeps its level alive: all levels together are at most 4/3 of the mosaic.
     """
@@ -127,7 +151,7 @@ def iter_tile_jobs(
             # Halving the previous level equals scaling the original: ceil(ceil(w/2)/2) = ceil(w/4).
             image = image.resize(size, Image.Resampling.BOX)
         for col, row, box in tile_boxes(*size, tile_px=tile_px, overlap=overlap):
-            yield f"{name}_files/{level}/{col}_{row}.{fmt}", partial(_encode, image, box, fmt)
+            yield f"{name}_files/{level}/{col}_{row}.{fmt}", TileJob(image, box, fmt)
 
 
 def deep_zoom(
