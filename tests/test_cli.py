@@ -119,10 +119,11 @@ def test_an_image_folder_end_to_end(tmp_path):
     data_page = (out / "data.md").read_text()
     assert "broken.png" in data_page
     assert "<red>" not in data_page
+    assert (out / "skipped.csv").read_text().splitlines()[1].startswith("red/broken.png,")
     warnings = [line for line in done.stderr.splitlines() if "warning" in line]
     assert warnings == [
-        f"tsnegrid: warning: 1 unreadable file skipped; the list is on the Data page "
-        f"({out}/data.md)"
+        f"tsnegrid: warning: 1 unreadable file skipped; the list is in {out}/skipped.csv (and "
+        "on the Data page)"
     ]
 
 

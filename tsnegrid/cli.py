@@ -84,7 +84,7 @@ def generate(argv: list[str]) -> int:
         n = len(result.images.skipped)
         say(
             f"tsnegrid: warning: {n:,} unreadable file{'s' if n > 1 else ''} skipped; the list "
-            f"is on the Data page ({config.out / 'data.md'})"
+            f"is in {config.out / 'skipped.csv'} (and on the Data page)"
         )
     say(_done_line(len(files), config, result))
     return 0
