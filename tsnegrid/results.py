@@ -204,6 +204,8 @@ class LayoutQuality:
     displacement : None without an embedding.
     coherence : class coherence; None without labels.
     ks : the neighbourhood sizes of ``np_embedding`` and ``np_grid``.
+    np_rows : how many images ``np_embedding`` and ``np_grid`` average over: every image, or a
+        seeded sample of a large collection (None: every image).
     """
 
     dpq16: Estimate
@@ -212,6 +214,7 @@ class LayoutQuality:
     displacement: Displacement | None
     coherence: float | None
     ks: tuple[int, ...] = DEFAULT_KS
+    np_rows: int | None = None
 
 
 @dataclass(frozen=True)

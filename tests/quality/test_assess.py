@@ -42,3 +42,30 @@ def test_quality_stage_reports_progress_in_five_steps():
     )
     assert seen == [0.2, 0.4, 0.6, 0.8, 1.0]
     assert [s.name for s in report.layouts] == ["t-SNE + LAP", "random", "sorted"]
+
+
+def test_above_the_exact_size_neighbourhoods_are_scored_on_a_seeded_sample(monkeypatch):
+    from tsnegrid.quality import assess
+    from tsnegrid.quality.metrics import neighbourhood_preservation
+
+    rng = np.random.default_rng(4)
+    feats, points = rng.normal(size=(90, 5)), rng.random((90, 2))
+    nodes = rng.permutation(100)[:90]
+    labels = np.zeros(90, dtype=np.int64)
+    whole = assess.assess_quality(feats, points, nodes, labels, 10, 10, seed=3)
+    assert whole.layouts[0].quality.np_rows is None
+    monkeypatch.setattr(assess, "NP_EXACT_MAX", 80)
+    monkeypatch.setattr(assess, "NP_SAMPLE", 25)
+    sampled = assess.assess_quality(feats, points, nodes, labels, 10, 10, seed=3)
+    again = assess.assess_quality(feats, points, nodes, labels, 10, 10, seed=3)
+    ours = sampled.layouts[0].quality
+    assert ours.np_rows == 25
+    np.testing.assert_array_equal(ours.np_grid, again.layouts[0].quality.np_grid)
+    rows = assess._np_rows(90, 3)
+    assert rows is not None and len(set(rows.tolist())) == 25
+    assert ours.np_embedding is not None
+    np.testing.assert_array_equal(
+        ours.np_embedding, neighbourhood_preservation(feats, points, rows=rows)
+    )
+    assert ours.dpq16 == whole.layouts[0].quality.dpq16  # DPQ does not depend on the sample
+    assert assess.quality_json(sampled)["layouts"][0]["neighbourhood_preservation"]["sample"] == 25

@@ -85,6 +85,33 @@ def test_np_on_a_sparse_grid_matches_slow_reference() -> None:
     np.testing.assert_allclose(got, want, rtol=1e-12)
 
 
+def slow_np_rows(
+    features: NDArray[np.float64], positions: NDArray[np.float64], k: int, rows: list[int]
+) -> float:
+    """slow_np averaged over ``rows`` only (their neighbours among all items)."""
+    f, pos = np.asarray(features, float), np.asarray(positions, float)
+
+    def nearest(x: NDArray[np.float64], other: NDArray[np.float64], i: int) -> set[int]:
+        def key(j: int) -> tuple[float, float, int]:
+            return (float(np.sum((x[i] - x[j]) ** 2)), float(np.sum((other[i] - other[j]) ** 2)), j)
+
+        return set(sorted((j for j in range(len(x)) if j != i), key=key)[:k])
+
+    return sum(len(nearest(f, pos, i) & nearest(pos, f, i)) for i in rows) / (len(rows) * k)
+
+
+def test_np_over_a_sample_of_rows_averages_those_rows_only() -> None:
+    rng = np.random.default_rng(9)
+    features = rng.integers(0, 3, size=(70, 3)).astype(float)  # ties in both spaces
+    positions = grid_positions(rng.permutation(81)[:70], 9)
+    rows = np.sort(rng.choice(70, 17, replace=False))
+    got = neighbourhood_preservation(features, positions, rows=rows)
+    want = [slow_np_rows(features, positions, k, rows.tolist()) for k in range(1, 11)]
+    np.testing.assert_allclose(got, want, rtol=1e-12)
+    every = neighbourhood_preservation(features, positions, rows=np.arange(70))
+    np.testing.assert_array_equal(every, neighbourhood_preservation(features, positions))
+
+
 def test_np_of_random_grid_is_low_and_perfect_grid_is_one() -> None:
     features, nodes = full_grid_layout(15, 15)
     perfect = neighbourhood_preservation(features, grid_positions(nodes, 15))

@@ -49,6 +49,7 @@ def neighbourhood_preservation(
     *,
     ks: Iterable[int] = DEFAULT_KS,
     feature_candidates: NDArray[np.intp] | None = None,
+    rows: NDArray[np.intp] | None = None,
 ) -> NDArray[np.float64]:
     """Fraction of each item's k nearest neighbours in feature space kept among its k nearest.
 
@@ -62,8 +63,11 @@ def neighbourhood_preservation(
     features : (n, n_features) array.
     positions : (n, n_dims) array.
     ks : neighbourhood sizes, each in 1..n-1.
-    feature_candidates : :func:`nearest_candidates` of ``features`` for ``max(ks)``, to share
-        the (expensive) feature-space search between layouts of the same items.
+    feature_candidates : :func:`nearest_candidates` of ``features`` for ``max(ks)`` (of
+        ``rows``), to share the (expensive) feature-space search between layouts of the same
+        items.
+    rows : the items averaged over (the sum runs over them, their neighbours among all ``n``);
+        None: every item. A seeded sample estimates NP for large ``n``.
 
     Returns
     -------
@@ -91,56 +95,67 @@ def neighbourhood_preservation(
     if k_arr.size == 0 or k_arr.min() < 1 or k_arr.max() > n - 1:
         raise ValueError(f"every k must be in 1..{n - 1} for {n} items, got {k_arr.tolist()}")
     k_max = int(k_arr.max())
-    idx_f = nearest_candidates(f, k_max) if feature_candidates is None else feature_candidates
-    idx_p = nearest_candidates(pos, k_max)
-    rank_f, rank_p = _ranks(idx_f, f, pos), _ranks(idx_p, pos, f)
+    items = np.arange(n) if rows is None else np.asarray(rows, dtype=np.intp)
+    idx_f = (
+        nearest_candidates(f, k_max, rows=rows)
+        if feature_candidates is None
+        else feature_candidates
+    )
+    idx_p = nearest_candidates(pos, k_max, rows=rows)
+    rank_f, rank_p = _ranks(idx_f, f, pos, items), _ranks(idx_p, pos, f, items)
     # A shared item is in both k-neighbourhoods for every k above the larger of its two ranks.
     kept_at_rank = np.zeros(k_max, dtype=np.int64)
-    for lo in range(0, n, _ROW_CHUNK):
-        rows = slice(lo, lo + _ROW_CHUNK)
-        same = (idx_f[rows, :, None] == idx_p[rows, None, :]) & (idx_f[rows, :, None] >= 0)
-        worse = np.maximum(rank_f[rows, :, None], rank_p[rows, None, :])[same]
+    for lo in range(0, items.size, _ROW_CHUNK):
+        part = slice(lo, lo + _ROW_CHUNK)
+        same = (idx_f[part, :, None] == idx_p[part, None, :]) & (idx_f[part, :, None] >= 0)
+        worse = np.maximum(rank_f[part, :, None], rank_p[part, None, :])[same]
         kept_at_rank += np.bincount(worse[worse < k_max], minlength=k_max)
-    return np.cumsum(kept_at_rank)[k_arr - 1] / (n * k_arr)
+    return np.cumsum(kept_at_rank)[k_arr - 1] / (items.size * k_arr)
 
 
 def nearest_candidates(
-    x: NDArray[np.float64], k_max: int, *, start: NDArray[np.intp] | None = None
+    x: NDArray[np.float64],
+    k_max: int,
+    *,
+    start: NDArray[np.intp] | None = None,
+    rows: NDArray[np.intp] | None = None,
 ) -> NDArray[np.intp]:
     """Each item's nearest others, enough to hold every tie of its k_max-th distance.
 
-    Returns (n, m) indices, padded with -1 where a row holds fewer. A row is complete when its
-    farthest candidate is strictly farther than its k_max-th, or when it holds all n-1 others.
-    ``start``: each item's exact nearest others found earlier, nearest first (e.g. t-SNE's
-    :class:`~tsnegrid.embed.tsne.Neighbours`); only the rows it leaves incomplete are searched.
+    Returns (n, m) indices (or (len(rows), m) for the items ``rows``), padded with -1 where a row
+    holds fewer. A row is complete when its farthest candidate is strictly farther than its
+    k_max-th, or when it holds all n-1 others. ``start``: each item's (of ``rows``) exact nearest
+    others found earlier, nearest first (e.g. t-SNE's :class:`~tsnegrid.embed.tsne.Neighbours`);
+    only the rows it leaves incomplete are searched.
     """
     n = x.shape[0]
-    found: list[tuple[NDArray[np.intp], NDArray[np.intp]]] = []
-    todo = np.arange(n)
+    items = np.arange(n) if rows is None else np.asarray(rows, dtype=np.intp)
+    found: list[tuple[NDArray[np.intp], NDArray[np.intp]]] = []  # (positions in items, idx)
+    todo = np.arange(items.size)
     m = min(k_max + 1, n - 1)
     if start is not None and start.shape[1] >= k_max:
         # A prefix of a nearest-first list is the nearest few; as wide as a fresh search's first
         # round (t-SNE's lists hold 90), so later steps handle no more candidates than before.
         head = start[:, : min(start.shape[1], m)]
-        done = _complete(x, todo, head, k_max, n)
+        done = _complete(x, items, head, k_max, n)
         found.append((todo[done], head[done]))
         todo, m = todo[~done], min(max(m, 2 * head.shape[1]), n - 1)
     tree = None
     while todo.size:
         if x.shape[1] > 3:
-            idx = nearest_others(x, m, rows=todo)[0]
+            idx = nearest_others(x, m, rows=items[todo])[0]
         else:
             if tree is None:
                 from scipy.spatial import cKDTree  # imported only where needed
 
                 tree = cKDTree(x)
-            idx = _neighbours_excluding_self(tree, x, todo, m)
-        done = _complete(x, todo, idx, k_max, n)
+            idx = _neighbours_excluding_self(tree, x, items[todo], m)
+        done = _complete(x, items[todo], idx, k_max, n)
         found.append((todo[done], idx[done]))
         todo, m = todo[~done], min(2 * m, n - 1)
-    out = np.full((n, max(idx.shape[1] for _, idx in found)), -1, dtype=np.intp)
-    for rows, idx in found:
-        out[rows, : idx.shape[1]] = idx
+    out = np.full((items.size, max(idx.shape[1] for _, idx in found)), -1, dtype=np.intp)
+    for at, idx in found:
+        out[at, : idx.shape[1]] = idx
     return out
 
 
@@ -153,10 +168,13 @@ def _complete(
 
 
 def _ranks(
-    idx: NDArray[np.intp], primary: NDArray[np.float64], secondary: NDArray[np.float64]
+    idx: NDArray[np.intp],
+    primary: NDArray[np.float64],
+    secondary: NDArray[np.float64],
+    rows: NDArray[np.intp],
 ) -> NDArray[np.intp]:
-    """Rank of each candidate by (primary distance, secondary distance, index); padding last."""
-    rows = np.arange(idx.shape[0])
+    """Rank of each candidate of item ``rows[i]`` (row ``i`` of ``idx``) by (primary distance,
+    secondary distance, index); padding last."""
     safe = np.where(idx >= 0, idx, 0)
     d1 = np.where(idx >= 0, _sq_distances(primary, rows, safe), np.inf)
     d2 = _sq_distances(secondary, rows, safe)
@@ -280,6 +298,7 @@ def evaluate_layout(
     n_anchors: int = 2_000,
     feature_candidates: NDArray[np.intp] | None = None,
     dpq16: Estimate | None = None,
+    np_rows: NDArray[np.intp] | None = None,
 ) -> LayoutQuality:
     """Every quality number of one layout.
 
@@ -295,12 +314,14 @@ def evaluate_layout(
         shared between layouts of the same items (computed here when None).
     dpq16 : the layout's DPQ_16 when already known (:func:`tsnegrid.quality.dpq.dpq_many` scores
         several layouts in one pass); computed here when None.
+    np_rows : the items neighbourhood preservation averages over (``feature_candidates`` then
+        holds theirs); None: every item.
     """
     nodes = np.asarray(node_of_point)
     ks = layout_ks(nodes.size)
     cand = feature_candidates
     if cand is None:
-        cand = nearest_candidates(np.asarray(features, dtype=np.float64), max(ks))
+        cand = nearest_candidates(np.asarray(features, dtype=np.float64), max(ks), rows=np_rows)
     est = dpq16
     if est is None:
         est = dpq(features, nodes, rows, cols, exact_max=exact_max, n_anchors=n_anchors, seed=seed)
@@ -308,13 +329,16 @@ def evaluate_layout(
         dpq16=est,
         np_embedding=None
         if points is None
-        else neighbourhood_preservation(features, points, ks=ks, feature_candidates=cand),
+        else neighbourhood_preservation(
+            features, points, ks=ks, feature_candidates=cand, rows=np_rows
+        ),
         np_grid=neighbourhood_preservation(
-            features, grid_positions(nodes, cols), ks=ks, feature_candidates=cand
+            features, grid_positions(nodes, cols), ks=ks, feature_candidates=cand, rows=np_rows
         ),
         displacement=None if points is None else displacement(points, nodes, rows, cols),
         coherence=class_coherence(labels, nodes, rows, cols),
         ks=ks,
+        np_rows=None if np_rows is None else len(np_rows),
     )
 
 
@@ -332,6 +356,7 @@ def quality_to_json(quality: LayoutQuality) -> dict[str, Any]:
             "k": list(quality.ks),
             "embedding": None if quality.np_embedding is None else quality.np_embedding.tolist(),
             "grid": quality.np_grid.tolist(),
+            "sample": quality.np_rows,
         },
         "displacement_cells": None
         if disp is None

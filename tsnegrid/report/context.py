@@ -147,6 +147,7 @@ def _quality_row(layout: dict[str, Any]) -> dict[str, Any]:
         "dpq16": layout["dpq16"],
         "np_grid": np_["grid"],
         "np_embedding": np_["embedding"],
+        "np_sample": np_["sample"],
         "class_coherence": layout["class_coherence"],
         "displacement": layout["displacement_cells"],
     }
