@@ -69,3 +69,20 @@ def test_above_the_exact_size_neighbourhoods_are_scored_on_a_seeded_sample(monke
     )
     assert ours.dpq16 == whole.layouts[0].quality.dpq16  # DPQ does not depend on the sample
     assert assess.quality_json(sampled)["layouts"][0]["neighbourhood_preservation"]["sample"] == 25
+
+
+def test_the_quality_stage_gives_the_same_numbers_on_any_thread_count():
+    from tsnegrid.quality.assess import assess_quality, quality_json
+
+    rng = np.random.default_rng(6)
+    feats, points = rng.normal(size=(300, 6)), rng.random((300, 2))
+    polished, assigned = rng.permutation(324)[:300], rng.permutation(324)[:300]
+    labels = rng.integers(0, 3, 300)
+    runs = [
+        assess_quality(
+            feats, points, polished, labels, 18, 18, seed=1, threads=t, assigned=assigned
+        )
+        for t in (1, 2, 3)
+    ]
+    assert [s.name for s in runs[0].layouts] == ["polished", "t-SNE + LAP", "random", "sorted"]
+    assert quality_json(runs[0]) == quality_json(runs[1]) == quality_json(runs[2])

@@ -7,6 +7,7 @@ the same grid: t-SNE + exact assignment (ours), a random arrangement, and a sort
 
 from __future__ import annotations
 
+from functools import partial
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
@@ -21,6 +22,7 @@ from tsnegrid.quality.metrics import (
     quality_to_json,
 )
 from tsnegrid.results import QualityReport, ScoredLayout
+from tsnegrid.runtime.workers import submit, worker_pool
 
 if TYPE_CHECKING:
     from tsnegrid.results import Progress
@@ -76,24 +78,29 @@ def assess_quality(
     report(1 / steps)
     dpqs = dpq_many(features, [a[2] for a in arrangements], rows, cols, seed=seed, threads=threads)
     report(2 / steps)
+    score = partial(
+        evaluate_layout,
+        features,
+        labels=known,
+        rows=rows,
+        cols=cols,
+        seed=seed,
+        feature_candidates=shared,
+        np_rows=sample,
+    )
     scored = []
-    for step, ((name, text, nodes, pts), est) in enumerate(
-        zip(arrangements, dpqs, strict=True), start=3
-    ):
-        quality = evaluate_layout(
-            features,
-            pts,
-            nodes,
-            known,
-            rows,
-            cols,
-            seed=seed,
-            feature_candidates=shared,
-            dpq16=est,
-            np_rows=sample,
-        )
-        scored.append(ScoredLayout(name, text, nodes, quality))
-        report(step / steps)
+    # Each arrangement's neighbour searches and ranks on a worker thread of its own (NumPy,
+    # SciPy's k-d tree and the sorts release the GIL); every number is its own arrangement's.
+    with worker_pool(min(threads, len(arrangements))) as pool:
+        jobs = [
+            submit(pool, partial(score, points=pts, node_of_point=nodes, dpq16=est))
+            for (_, _, nodes, pts), est in zip(arrangements, dpqs, strict=True)
+        ]
+        for step, ((name, text, nodes, _), job) in enumerate(
+            zip(arrangements, jobs, strict=True), start=3
+        ):
+            scored.append(ScoredLayout(name, text, nodes, job.result()))
+            report(step / steps)
     return QualityReport(tuple(scored))
 
 
