@@ -31,7 +31,7 @@ SCHEMAS = {
 }
 LAYOUT_COLUMNS = ("name", "row", "col")
 MAX_JSON_BYTES = 4 * 2**20  # a manifest of 70,000 images' report is ~10 kB
-MAX_LAYOUT_BYTES = 64 * 2**20  # layout.csv of 70,000 images is ~6 MB
+MAX_LAYOUT_BYTES = 256 * 2**20  # layout.csv: ~70 bytes a row, ~70 MB at 1,000,000 images
 MAX_LAYOUT_ROWS = 2_000_000
 TIMEOUT_S = 10.0  # seconds per network read; a whole file gets three times that
 CHUNK_BYTES = 2**16
