@@ -19,6 +19,7 @@ Writes ``benchmarks/results/layouts.md`` and ``layouts.png`` and prints the tabl
 from __future__ import annotations
 
 import argparse
+import os
 import shutil
 import statistics
 import time
@@ -77,15 +78,16 @@ def measure(case: Case, effort: float | None, threads: int) -> Row:
     row = Row(case)
     layouts: dict[str, NDArray[np.intp]] = {"t-SNE + LAP": case.start}
     flas: dict[str, list[tuple[NDArray[np.intp], float]]] = {"FLAS default": [], "FLAS high": []}
-    polish_seconds, polished = [], None
+    polish_seconds, polish_cpu, polished = [], [], None
     for seed in FLAS_SEEDS:  # interleaved: the machine's load hits every method alike
         flas["FLAS default"].append(flas_layout(case, seed))
         flas["FLAS high"].append(flas_layout(case, seed, **FLAS_HIGH))
-        began = time.perf_counter()
+        began, began_cpu = time.perf_counter(), time.process_time()
         polished = polish_layout(
             case.features, case.start, case.rows, case.cols, seed=0, threads=threads, effort=effort
         )
         polish_seconds.append(time.perf_counter() - began)
+        polish_cpu.append(time.process_time() - began_cpu)
     assert polished is not None
     layouts["t-SNE + LAP + polish"] = polished.node_of_point
     began = time.perf_counter()
@@ -110,6 +112,7 @@ def measure(case: Case, effort: float | None, threads: int) -> Row:
     for name in ("t-SNE + LAP", "t-SNE + LAP + polish", "polish effort 2", "random", "sorted"):
         row.dpq[name] = by_name[name]
     row.seconds["polish"] = statistics.median(polish_seconds)
+    row.seconds["polish CPU"] = statistics.median(polish_cpu)
     row.seconds["t-SNE + LAP"] = case.start_seconds
     row.seconds["t-SNE + LAP + polish"] = case.start_seconds + row.seconds["polish"]
     return row
@@ -119,7 +122,7 @@ def table(rows: list[Row]) -> str:
     """The markdown table of all cases."""
     head = (
         "| case | N | grid | random | sorted | FLAS default | FLAS high | t-SNE + LAP "
-        "| + polish | polish s | + polish, effort 2 | goal | met |\n"
+        "| + polish | polish s (CPU s) | + polish, effort 2 | goal | met |\n"
         + "| --- " * 3
         + "| ---: " * 10
         + "|"
@@ -137,7 +140,7 @@ def table(rows: list[Row]) -> str:
             f"| {d['sorted']:.3f} | {d['FLAS default']:.3f} ({s['FLAS default']:.2f} s) "
             f"| {d['FLAS high']:.3f} ({s['FLAS high']:.2f} s) "
             f"| {d['t-SNE + LAP']:.3f} ({s['t-SNE + LAP']:.1f} s) "
-            f"| **{d['t-SNE + LAP + polish']:.3f}** | {s['polish']:.2f} "
+            f"| **{d['t-SNE + LAP + polish']:.3f}** | {s['polish']:.2f} ({s['polish CPU']:.2f}) "
             f"| {d['polish effort 2']:.3f} ({s['polish effort 2']:.2f} s) | {goal:.3f} | {met} |"
         )
     return "\n".join(lines)
@@ -202,7 +205,8 @@ def main() -> None:
             rows.append(measure(load_case(name), args.effort, args.threads))
             print(f"{name}: done", flush=True)
     RESULTS.mkdir(parents=True, exist_ok=True)
-    text = table(rows)
+    load = ", ".join(f"{v:.1f}" for v in os.getloadavg())
+    text = table(rows) + f"\n\nLoad average (1, 5, 15 min) when the run ended: {load}."
     (RESULTS / "layouts.md").write_text(text + "\n")
     plot(rows, RESULTS / "layouts.png")
     print(text)

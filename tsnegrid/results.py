@@ -255,8 +255,8 @@ class PolishedLayout:
     node_of_point : (n,) distinct usable node indices ``r * cols + c``.
     dpq_before, dpq_after : DPQ_16 of the input and of the returned layout.
     dpq_exact : False when both were estimated from anchors (more than 5,000 images).
-    filter_passes : filtered-map assignment passes before the swaps of the kept layout (0: the
-        swaps alone won, or the input was kept).
+    filter_passes : sorting (LAS) and filtered-map assignment passes before the swaps of the
+        kept layout (0: the swaps alone won, or the input was kept).
     swap_sweeps : pair-swap sweeps run for the kept layout; swaps: swaps made in them.
     moved : images whose cell differs from the input's.
     kept_input : True when polishing did not raise DPQ_16 and the input was returned.

@@ -11,7 +11,7 @@ from scipy.optimize import linear_sum_assignment
 
 from tsnegrid.assign.assignment import assign_to_grid
 from tsnegrid.errors import UsageError
-from tsnegrid.layout import PolishedLayout, polish_layout
+from tsnegrid.layout import PolishedLayout, polish, polish_layout
 from tsnegrid.layout.kernels import EMPTY, UNUSABLE, solve_small_lap
 from tsnegrid.layout.swaps import RANK_WEIGHTS, init_state, neighbour_table, swap_sweep
 from tsnegrid.quality.baselines import random_layout, sorted_layout
@@ -215,3 +215,38 @@ def test_progress_rises_to_one() -> None:
     assert seen[-1] == 1.0
     assert all(0.0 <= a <= b <= 1.0 for a, b in itertools.pairwise(seen))
     assert len(seen) > 3
+
+
+def test_sorting_from_large_radii_lifts_random_colours(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Random colours from a projected start: the LAS passes before the filtered passes lift
+    DPQ_16 well above the polish without them (measured +0.008 to +0.019 on four seeds)."""
+    x = np.random.default_rng(0).random((576, 3))
+    start = _projected_start(x, 24, 24)
+    with_las = polish_layout(x, start, 24, 24, seed=0)
+    monkeypatch.setattr(polish, "LAS_MAX_IMAGES", 0)
+    without = polish_layout(x, start, 24, 24, seed=0)
+    assert with_las.filter_passes > without.filter_passes > 0
+    assert with_las.dpq_after > without.dpq_after + 0.005
+    assert with_las.dpq_after > 0.95
+
+
+@pytest.mark.parametrize(
+    ("n", "effort", "las", "reaches"),
+    [
+        (2_500, None, True, (1,)),
+        (10_000, None, True, (1, 2)),
+        (30_000, None, False, (1,)),
+        (15_000, None, False, (1,)),
+        (2_500, 2.0, True, (1, 2)),
+        (2_500, 0.3, False, (1,)),
+    ],
+)
+def test_plan_spends_more_per_image_where_the_budget_allows(
+    n: int, effort: float | None, las: bool, reaches: tuple[int, ...]
+) -> None:
+    side = int(np.ceil(np.sqrt(n)))
+    mask = np.ones(side * side, dtype=bool)
+    plan = polish.plan_polish((n, 100), side, side, mask, effort, seed=0, threads=1)
+    assert (plan.las > 0) == las
+    assert plan.reaches == reaches
+    assert plan.passes > 0 and plan.sweeps > 0

@@ -60,7 +60,7 @@ def filter_passes(
             previous, smoothed = smoothed, previous
             stride = STRIDES[done % len(STRIDES)] if radius > 1 else 1
             offset = rng.integers(TILE * stride, size=2)
-            cells, sizes = _tiles(usable_cells, cols, int(offset[0]), int(offset[1]), stride)
+            cells, sizes = tiles(usable_cells, cols, int(offset[0]), int(offset[1]), stride)
             bounds = np.linspace(0, sizes.size, _CHUNKS + 1).astype(np.int64).tolist()
             jobs = [
                 (x, previous, item_at, cells, sizes, lo, hi)
@@ -75,17 +75,22 @@ def _reassign(job: tuple[object, ...]) -> int:
     return int(reassign_tiles(*job))
 
 
-def _tiles(
-    usable_cells: NDArray[np.int64], cols: int, off_r: int, off_c: int, stride: int = 1
+def tiles(
+    usable_cells: NDArray[np.int64],
+    cols: int,
+    off_r: int,
+    off_c: int,
+    stride: int = 1,
+    side: int = TILE,
 ) -> tuple[NDArray[np.int64], NDArray[np.int64]]:
-    """(n_tiles, TILE²) usable cells of each tile (-1 pads), and (n_tiles,) their counts.
+    """(n_tiles, side²) usable cells of each tile (-1 pads), and (n_tiles,) their counts.
 
-    A tile is TILE x TILE cells ``stride`` apart (so it spans ``TILE * stride`` rows and
+    A tile is side x side cells ``stride`` apart (so it spans ``side * stride`` rows and
     columns), the tiling shifted by the offsets; the tiles partition the usable cells.
     """
     r, c = np.divmod(usable_cells + 0, cols)
     r, c = r + off_r, c + off_c
-    span = TILE * stride
+    span = side * stride
     tiles_across = cols // span + 2
     block = (r // span) * tiles_across + c // span
     tile = (block * stride + r % stride) * stride + c % stride
@@ -93,7 +98,7 @@ def _tiles(
     sorted_tile = tile[order]
     starts = np.flatnonzero(np.r_[True, sorted_tile[1:] != sorted_tile[:-1]])
     sizes = np.diff(np.r_[starts, sorted_tile.size])
-    out = np.full((starts.size, TILE * TILE), -1, dtype=np.int64)
+    out = np.full((starts.size, side * side), -1, dtype=np.int64)
     slot = np.arange(sorted_tile.size) - np.repeat(starts, sizes)
     out[np.repeat(np.arange(starts.size), sizes), slot] = usable_cells[order]
     return out, sizes.astype(np.int64)

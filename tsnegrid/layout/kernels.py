@@ -12,6 +12,7 @@ import numpy as np
 
 EMPTY = -1
 UNUSABLE = -2
+MAX_BIDS = 10_000  # bids per cell at most in an auction (it needs tens)
 
 
 @numba.njit(cache=True, nogil=True)
@@ -163,3 +164,113 @@ def reassign_tiles(features, smoothed, item_at, tile_cells, tile_sizes, first, l
                 moved += 1
             item_at[tile_cells[t, assign[i]]] = items[i]
     return moved
+
+
+@numba.njit(cache=True, nogil=True)
+def _auction(cost, k, col_of_row, row_of_col, price, eps, queue, max_bids):  # type: ignore[no-untyped-def]
+    """Minimum-cost assignment of a k x k cost by a Gauss-Seidel auction (Bertsekas), warm.
+
+    Starts from the assignment ``col_of_row``/``row_of_col`` and the prices ``price`` (both
+    changed in place): rows whose column is more than ``eps`` worse than their best are freed
+    and bid in turn (first in, first out). The result is within ``k * eps`` of the optimum.
+    Returns False, with the assignment incomplete, after ``max_bids`` bids.
+    """
+    head, tail, q = 0, 0, k + 1
+    for i in range(k):
+        j = col_of_row[i]
+        best = -np.inf
+        for t in range(k):
+            best = max(best, -cost[i, t] - price[t])
+        if -cost[i, j] - price[j] < best - eps:
+            row_of_col[j], col_of_row[i] = -1, -1
+            queue[tail], tail = i, (tail + 1) % q
+    for _ in range(max_bids):
+        if head == tail:
+            return True
+        i, head = queue[head], (head + 1) % q
+        v1, v2, j1 = -np.inf, -np.inf, 0
+        for t in range(k):
+            v = -cost[i, t] - price[t]
+            if v > v1:
+                v1, v2, j1 = v, v1, t
+            elif v > v2:
+                v2 = v
+        price[j1] += v1 - v2 + eps
+        prev = row_of_col[j1]
+        row_of_col[j1], col_of_row[i] = i, j1
+        if prev >= 0:
+            col_of_row[prev] = -1
+            queue[tail], tail = prev, (tail + 1) % q
+    return head == tail
+
+
+@numba.njit(cache=True, nogil=True, fastmath=True)
+def _load_tile(features, smoothed, item_at, cells, k, prices, items, col_of_row, price, cost):  # type: ignore[no-untyped-def]
+    """A tile's auction: its images (then one dummy row per empty cell) in their cells, the
+    cells' prices, and the squared distances of the images to the cells' smoothed values (0
+    for the dummies). Returns the number of images."""
+    n_images = 0
+    for j in range(k):
+        if item_at[cells[j]] >= 0:
+            items[n_images], col_of_row[n_images] = item_at[cells[j]], j
+            n_images += 1
+    row = n_images
+    for j in range(k):
+        price[j] = prices[cells[j]]
+        if item_at[cells[j]] < 0:
+            col_of_row[row], row = j, row + 1
+    d = features.shape[1]
+    a, b = np.empty((k, d)), np.empty((k, d))
+    norm_b = np.empty(k)
+    for j in range(k):
+        b[j] = smoothed[cells[j]]
+        norm_b[j] = (b[j] * b[j]).sum()
+    for i in range(n_images):
+        a[i] = features[items[i]]
+    cost[:k, :k] = 0.0
+    for i in range(n_images):
+        norm_a = (a[i] * a[i]).sum()
+        for j in range(k):
+            s = 0.0
+            for q in range(d):
+                s += a[i, q] * b[j, q]
+            cost[i, j] = norm_a + norm_b[j] - 2.0 * s
+    return n_images
+
+
+@numba.njit(cache=True, nogil=True)
+def auction_tiles(features, smoothed, item_at, tile_cells, tile_sizes, first, last, prices, eps):  # type: ignore[no-untyped-def]
+    """Re-assign the images of tiles ``first..last-1`` to their cells by warm-started auctions.
+
+    As :func:`reassign_tiles` (squared distances to the ``smoothed`` map, empty cells free),
+    but for large tiles: each cell keeps its auction price in ``prices`` from pass to pass,
+    so that a pass whose map changed little needs few bids. A tile whose auction runs out of
+    bids keeps its images where they were. Returns how many tiles did so.
+    """
+    kmax = tile_cells.shape[1]
+    cost = np.empty((kmax, kmax))
+    price = np.empty(kmax)
+    col_of_row = np.empty(kmax, dtype=np.int64)
+    row_of_col = np.empty(kmax, dtype=np.int64)
+    items = np.empty(kmax, dtype=np.int64)
+    queue = np.empty(kmax + 1, dtype=np.int64)
+    stuck = 0
+    for t in range(first, last):
+        k, cells = tile_sizes[t], tile_cells[t]
+        if k < 2:
+            continue
+        n_images = _load_tile(
+            features, smoothed, item_at, cells, k, prices, items, col_of_row, price, cost
+        )
+        for i in range(k):
+            row_of_col[col_of_row[i]] = i
+        if n_images == 0:
+            continue
+        if not _auction(cost, k, col_of_row, row_of_col, price, eps, queue, MAX_BIDS * k):
+            stuck += 1
+            continue
+        for j in range(k):
+            prices[cells[j]] = price[j]
+            i = row_of_col[j]
+            item_at[cells[j]] = items[i] if i < n_images else EMPTY
+    return stuck

@@ -7,17 +7,21 @@ Two ways from the given layout (never from random) are tried, and the better by 
   rank-weighted distance to its 8 grid neighbours, the linearised DPQ_16. Bands of rows far
   enough apart are swept concurrently, in a fixed order, so the result does not depend on the
   thread count;
-* **filtered-map assignment, then pair swaps**: first the loop of LAS/FLAS (Barthel et al.
-  2023) at small radii only: the grid of feature vectors is box-filtered with radius 3, then 2,
-  then 1, and the images of each tile of 5 x 5 cells (adjacent, or every other cell in turn at
-  radii above 1) are re-assigned to those cells by an exact linear assignment against the
-  filtered map. Tiles are disjoint and the map is fixed during a pass, so tiles run on any
-  number of threads with the same result; the tiling moves by seeded random offsets.
+* **sorting, then pair swaps**: first linear assignment sorting (LAS, Barthel et al. 2023)
+  from large radii (:mod:`tsnegrid.layout.sorting`, up to ``LAS_MAX_IMAGES`` images): the grid
+  of feature vectors is box-filtered with a radius shrinking from a quarter of the grid to 1,
+  and after each filtering the images are re-assigned to the cells against the filtered map by
+  a warm-started auction, on the whole grid when it is small, else on large tiles; then the
+  loop of FLAS at small radii (:mod:`tsnegrid.layout.filtered`): radius 3, then 2, then 1, the
+  images of each tile of 5 x 5 cells (adjacent, or every other cell in turn at radii above 1)
+  re-assigned by an exact linear assignment. Tiles are disjoint and the map is fixed during a
+  pass, so tiles run on any number of threads with the same result; the tilings move by
+  seeded random offsets.
 
-Neither always wins (measured in ``benchmarks/layouts.py``: the filtered map helps random
-colours, Fashion-MNIST and the openclipart shapes, and hurts digits and the openclipart signs,
-where the mean vector of a neighbourhood is a poor stand-in for its images), so both run and
-DPQ_16 decides. The result is kept only when its DPQ_16 is above the input's (exact up to 5,000
+Neither always wins (measured in ``benchmarks/layouts.py``: sorting helps random colours,
+Fashion-MNIST and the openclipart shapes, and hurts digits and the openclipart signs, where the
+mean vector of a neighbourhood is a poor stand-in for its images), so both run and DPQ_16
+decides. The result is kept only when its DPQ_16 is above the input's (exact up to 5,000
 images, else all layouts estimated on the same 500 anchors); otherwise the input is returned.
 """
 
@@ -32,15 +36,20 @@ from numpy.typing import ArrayLike, NDArray
 from tsnegrid.errors import UsageError
 from tsnegrid.layout.filtered import RADII, filter_passes
 from tsnegrid.layout.kernels import EMPTY, UNUSABLE
+from tsnegrid.layout.sorting import las_passes, las_radii
 from tsnegrid.layout.sweeps import swap_sweeps
 from tsnegrid.quality.dpq import dpq_many
 from tsnegrid.results import PolishedLayout
 
 PASSES = 10  # filter passes per radius at effort 1
 SWEEPS = 20  # most swap sweeps at effort 1 (they stop when no swap helps)
-FULL_EFFORT_MAX = 70_000  # the automatic effort is 1 up to this many images (52 s at 70,000)
+FULL_EFFORT_MAX = 70_000  # the automatic effort is 1 up to this many images (38-52 s at 70,000)
 MIN_AUTO_EFFORT = 0.2
 WIDE_EFFORT = 2.0  # from this effort on, swap sweeps with partners 2 rows and columns away too
+WIDE_AUTO = (8_000, 12_000)  # and for these many images at the automatic effort
+LAS_EFFORT = 0.5  # LAS passes from this effort on,
+LAS_MAX_IMAGES = 12_000  # up to this many images (20,000 took 47 s on busy cores; 70,000
+# would miss its 60 s)
 CHECK_EXACT_MAX = 5_000  # DPQ_16 check exact up to this many images,
 CHECK_ANCHORS = 500  # else estimated for both layouts on the same anchors
 
@@ -69,10 +78,13 @@ def polish_layout(
     threads : worker threads (filter tiles, bands of swap sweeps, the DPQ check); the result
         does not depend on it.
     effort : scales the filter passes and the most swap sweeps (0: no polishing, the input is
-        returned with its DPQ_16); from ``WIDE_EFFORT`` (2) on, sweeps with swap partners two
-        rows and columns away follow (about +0.002 DPQ_16 for twice the time). None: 1 up to
-        ``FULL_EFFORT_MAX`` images, then ``FULL_EFFORT_MAX / n`` (at least
-        ``MIN_AUTO_EFFORT``): 70,000 images took 52 s on two busy cores at effort 1.
+        returned with its DPQ_16); LAS passes run from ``LAS_EFFORT`` on (up to
+        ``LAS_MAX_IMAGES`` images); from ``WIDE_EFFORT`` (2) on, sweeps with swap partners two
+        rows and columns away follow (about +0.002 DPQ_16 for twice the sweeps' time). None: 1
+        up to ``FULL_EFFORT_MAX`` images, then ``FULL_EFFORT_MAX / n`` (at least
+        ``MIN_AUTO_EFFORT``), with the wider sweeps for ``WIDE_AUTO`` images (where the time
+        allowed per image is larger than at 2,500 images); 70,000 images took 38-52 s on two
+        busy cores at effort 1.
     progress : called with the fraction of the work done, from 0 to 1.
 
     Returns
@@ -86,23 +98,42 @@ def polish_layout(
         images, or a negative ``effort``.
     """
     x, start, mask = _validate(features, node_of_point, rows, cols, usable, effort)
-    if effort is None:
-        effort = max(MIN_AUTO_EFFORT, min(1.0, FULL_EFFORT_MAX / x.shape[0]))
-    plan = _Plan(
-        passes=max(0, round(PASSES * effort)) * len(RADII),
-        sweeps=max(0, round(SWEEPS * effort)),
-        reaches=(1, 2) if effort >= WIDE_EFFORT else (1,),
-        seed=seed,
-        threads=threads,
-    )
-    tick = _Ticks(progress, plan.passes + 2 * plan.sweeps * len(plan.reaches) + 1)
+    plan = plan_polish(x.shape, rows, cols, mask, effort, seed=seed, threads=threads)
+    tick = _Ticks(progress, plan.las + plan.passes + 2 * plan.sweeps * len(plan.reaches) + 1)
     tries = [
         _polish_once(x, start, mask, rows, cols, filtered, plan, tick)
-        for filtered in ((False, True) if plan.passes else (False,))
+        for filtered in ((False, True) if plan.passes or plan.las else (False,))
     ]
     result = _best(x, start, tries, rows, cols, seed=seed, threads=threads)
     tick.finish()
     return result
+
+
+def plan_polish(
+    shape: tuple[int, ...],
+    rows: int,
+    cols: int,
+    mask: NDArray[np.bool_],
+    effort: float | None,
+    *,
+    seed: int,
+    threads: int,
+) -> Plan:
+    """The work of a polish of ``shape`` (n, d) features at ``effort`` (see
+    :func:`polish_layout`)."""
+    n = shape[0]
+    wide = WIDE_AUTO[0] <= n <= WIDE_AUTO[1] if effort is None else effort >= WIDE_EFFORT
+    if effort is None:
+        effort = max(MIN_AUTO_EFFORT, min(1.0, FULL_EFFORT_MAX / n))
+    las = effort >= LAS_EFFORT and n <= LAS_MAX_IMAGES
+    return Plan(
+        las=len(las_radii(rows, cols, int(mask.sum()), shape[1])) if las else 0,
+        passes=max(0, round(PASSES * effort)) * len(RADII),
+        sweeps=max(0, round(SWEEPS * effort)),
+        reaches=(1, 2) if wide else (1,),
+        seed=seed,
+        threads=threads,
+    )
 
 
 def _best(
@@ -168,7 +199,10 @@ class _Try:
 
 
 @dataclass(frozen=True)
-class _Plan:
+class Plan:
+    """The work of one polish: passes, sweeps and the swap partners' reach."""
+
+    las: int  # LAS passes from large radii (before the filtered-map passes)
     passes: int  # filtered-map passes
     sweeps: int  # most swap sweeps per reach
     reaches: tuple[int, ...]  # swap partners within these many rows and columns, in turn
@@ -183,13 +217,19 @@ def _polish_once(
     rows: int,
     cols: int,
     filtered: bool,
-    plan: _Plan,
+    plan: Plan,
     tick: _Ticks,
 ) -> _Try:
-    """Swap sweeps from ``start``, after the filtered-map passes when ``filtered``."""
+    """Swap sweeps from ``start``, after the LAS and filtered-map passes when ``filtered``
+    (the try's ``filter_passes`` counts both)."""
     item_at = np.full(rows * cols, EMPTY, dtype=np.int64)
     item_at[~mask] = UNUSABLE
     item_at[start] = np.arange(start.size)
+    sorted_by_las = 0
+    if filtered and plan.las:
+        sorted_by_las = las_passes(
+            x, item_at, rows, cols, seed=plan.seed, threads=plan.threads, tick=tick
+        )
     passes = plan.passes if filtered else 0
     filter_passes(x, item_at, rows, cols, passes, seed=plan.seed, threads=plan.threads, tick=tick)
     sweeps_run, swaps = swap_sweeps(
@@ -205,7 +245,7 @@ def _polish_once(
     )
     for _ in range(plan.sweeps * len(plan.reaches) - sweeps_run):
         tick()
-    return _Try(_node_of_item(item_at, start.size), passes, sweeps_run, swaps)
+    return _Try(_node_of_item(item_at, start.size), sorted_by_las + passes, sweeps_run, swaps)
 
 
 def _validate(

@@ -29,6 +29,8 @@ EVERY_RUN = (
     "embed/quadtree.py",
     "assign/solver/pyramid.py",
     "layout/swaps.py",
+    "layout/kernels.py",
+    "layout/sorting.py",
     "quality/dpq.py",
 )
 
@@ -96,7 +98,8 @@ def _polish() -> None:
     from tsnegrid.layout import polish_layout
 
     rng = np.random.default_rng(0)
-    polish_layout(rng.random((40, 5)), rng.permutation(49)[:40], 7, 7, seed=0)
+    # 8 x 8 cells: the smallest grid sorted from large radii; 40 features: projected to 32
+    polish_layout(rng.random((60, 40)), rng.permutation(64)[:60], 8, 8, seed=0)
 
 
 def _quality() -> None:
