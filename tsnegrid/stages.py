@@ -94,12 +94,15 @@ class Stages:
 
     def neighbours(self, features: NDArray[np.float64]) -> Neighbours | None:
         """Each image's nearest neighbours, searched once for t-SNE and the quality stage:
-        exact, or approximate (with its measured recall) where exact is quadratic."""
+        exact, or approximate (with its measured recall) where exact is quadratic. None where
+        t-SNE embeds a sample and searches that sample's neighbours itself (the quality stage
+        then searches those of its own sample of images)."""
         from tsnegrid.embed import tsne_neighbour_count
         from tsnegrid.embed.approx import resolve_method
+        from tsnegrid.embed.tsne import samples
 
         n = len(features)
-        if n < 2:
+        if n < 2 or samples(self.config.tsne, n):
             return None
         k = tsne_neighbour_count(n, self.config.perplexity)
         method = resolve_method(self.config.neighbours, n)

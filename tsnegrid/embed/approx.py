@@ -89,12 +89,12 @@ def approximate_neighbours(
     if x.ndim != 2 or not 1 <= k <= n - 1:
         raise ValueError(f"need (n, d) features and k in 1..n-1; got shape {x.shape}, k={k}")
     x32 = x.astype(np.float32)
-    index = _build(x32, seed=seed, progress=progress)
+    index = build_index(x32, seed=seed, progress=progress)
     index.set_ef(k + 1 + QUERY_EXTRA)
     index.set_num_threads(max(1, threads))
     found = index.knn_query(x32, k=k + 1)[0].view(np.int64)  # labels < 2**63: no copy
     del index, x32  # the graph and the float32 copy: about as much memory as the answer
-    return Neighbours(*_exact_order(x, _drop_self(found, k), threads=threads), method="approx")
+    return Neighbours(*_exact_order(x, drop_self(found, k), threads=threads), method="approx")
 
 
 def search_parameters() -> dict[str, object]:
@@ -111,7 +111,7 @@ def search_parameters() -> dict[str, object]:
     }
 
 
-def _build(x: NDArray[np.float32], *, seed: int, progress: Callable[[float], None] | None):  # type: ignore[no-untyped-def]
+def build_index(x: NDArray[np.float32], *, seed: int, progress: Callable[[float], None] | None):  # type: ignore[no-untyped-def]
     """The HNSW graph of ``x``'s rows (labels = row indices), inserted in order on one thread."""
     hnswlib = _import_hnswlib()
     n, d = x.shape
@@ -139,7 +139,7 @@ def _import_hnswlib():  # type: ignore[no-untyped-def]
     return hnswlib
 
 
-def _drop_self(found: NDArray[np.int64], k: int) -> NDArray[np.intp]:
+def drop_self(found: NDArray[np.int64], k: int) -> NDArray[np.intp]:
     """(n, k + 1) query results -> (n, k): each row without itself (it is not always first:
     duplicates tie with it), or without its last candidate where it is absent."""
     keep = found != np.arange(len(found))[:, None]

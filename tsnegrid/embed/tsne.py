@@ -6,12 +6,24 @@ new arrays; nothing here reads a file, prints or looks at the clock.
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
 import numpy as np
 from numpy.typing import NDArray
 
 from tsnegrid.config import TsneEngine, choices
 from tsnegrid.embed.neighbours import feature_neighbours, max_perplexity, tsne_neighbour_count
 from tsnegrid.results import Embedding, Neighbours, Progress
+
+if TYPE_CHECKING:
+    from tsnegrid.embed.bhtsne import Schedule
+
+#: Above this many points our engine embeds a seeded sample (half this many, or a tenth of the
+#: points if more) and places and refines the others (:mod:`tsnegrid.embed.sampled`). At 200,000
+#: Fashion-MNIST points, t-SNE of all takes 384 CPU-s on 2 threads (57 of them the neighbour
+#: search), about what the pipeline can give t-SNE at any size; at 1,000,000 the sampled path
+#: takes 367 CPU-s (benchmarks/million.py).
+SAMPLE_FROM = 200_000
 
 
 def embed_tsne(
@@ -24,6 +36,7 @@ def embed_tsne(
     threads: int = 1,
     progress: Progress | None = None,
     neighbours: Neighbours | None = None,
+    sample_from: int = SAMPLE_FROM,
 ) -> Embedding:
     """t-SNE to 2-D with PCA initialisation, normalised to [0, 1] per axis.
 
@@ -44,7 +57,11 @@ def embed_tsne(
         does not depend on it).
     neighbours : :func:`feature_neighbours` of ``features`` for :func:`tsne_neighbour_count`
         neighbours (searched here when None or of another size); openTSNE given them skips its
-        own search (same result); ignored by scikit-learn.
+        own search (same result); ignored by scikit-learn, and above ``sample_from``.
+    sample_from : above this many points our engine embeds a seeded sample of
+        :func:`sample_size` points, places the others against it and refines all together
+        (:func:`tsnegrid.embed.sampled.sampled_tsne`, with a note); the other engines always
+        embed all points.
 
     Returns
     -------
@@ -58,6 +75,9 @@ def embed_tsne(
     if n < 4:
         notes.append(f"{n} images are too few for t-SNE: they are spread on a line by PCA score.")
         return Embedding(points=_line_layout(features), perplexity=used, notes=tuple(notes))
+    if samples(engine, n, sample_from):
+        size = sample_size(n, sample_from)
+        return _sampled_embedding(features, used, notes, size, seed, max_iter, threads, progress)
     if neighbours is not None and neighbours.indices.shape[1] != tsne_neighbour_count(n, used):
         neighbours = None  # not the neighbours t-SNE's affinities use
     run_engine = {"tsnegrid": _own_tsne, "opentsne": _opentsne, "sklearn": _sklearn_tsne}[engine]
@@ -71,6 +91,47 @@ def embed_tsne(
         neighbours=neighbours,
     )
     return Embedding(points=normalise_unit(raw), perplexity=used, notes=tuple(notes))
+
+
+def samples(engine: str, n: int, sample_from: int = SAMPLE_FROM) -> bool:
+    """Whether :func:`embed_tsne` embeds a sample of ``n`` points (and searches only the
+    sample's neighbours itself)."""
+    return engine == "tsnegrid" and n > sample_from
+
+
+def sample_size(n: int, sample_from: int = SAMPLE_FROM) -> int:
+    """Points in the t-SNE sample of ``n`` > ``sample_from`` points: half of ``sample_from``, or
+    a tenth of ``n`` if more."""
+    return max(sample_from // 2, n // 10)
+
+
+def _sampled_embedding(
+    features: NDArray[np.floating],
+    perplexity: float,
+    notes: list[str],
+    sample_size: int,
+    seed: int,
+    max_iter: int | None,
+    threads: int,
+    progress: Progress | None,
+) -> Embedding:
+    """t-SNE of a seeded sample of ``sample_size`` points, the others placed against it."""
+    from tsnegrid.embed.sampled import sample_note, sampled_tsne
+
+    perplexity = min(perplexity, max_perplexity(sample_size))
+    sampled = sampled_tsne(
+        features,
+        perplexity=perplexity,
+        seed=seed,
+        sample_size=sample_size,
+        schedule=_schedule(max_iter or DEFAULT_ITER["tsnegrid"]),
+        threads=threads,
+        progress=progress,
+    )
+    notes.append(sample_note(len(features), sample_size))
+    return Embedding(
+        points=normalise_unit(sampled.points), perplexity=perplexity, notes=tuple(notes)
+    )
 
 
 def _usable_perplexity(perplexity: float, n: int) -> tuple[float, list[str]]:
@@ -125,18 +186,25 @@ def _own_tsne(
         k = tsne_neighbour_count(len(features), perplexity)
         neighbours = feature_neighbours(features, k, threads=threads)
 
-    schedule = bhtsne.Schedule(
-        early_iter=EARLY_EXAGGERATION_ITER, late_iter=max(max_iter - EARLY_EXAGGERATION_ITER, 1)
-    )
     init = bhtsne.initial_layout(features, seed=seed)
     return bhtsne.tsne(
         neighbours.indices,
         neighbours.distances,
         init,
         perplexity=perplexity,
-        schedule=schedule,
+        schedule=_schedule(max_iter),
         threads=threads,
         progress=progress,
+    )
+
+
+def _schedule(max_iter: int) -> Schedule:
+    """Our engine's schedule: :data:`EARLY_EXAGGERATION_ITER` exaggerated iterations, then the
+    rest of ``max_iter`` (at least one)."""
+    from tsnegrid.embed import bhtsne
+
+    return bhtsne.Schedule(
+        early_iter=EARLY_EXAGGERATION_ITER, late_iter=max(max_iter - EARLY_EXAGGERATION_ITER, 1)
     )
 
 

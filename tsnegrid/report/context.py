@@ -91,6 +91,7 @@ def _run_summary(result: RunResult) -> dict[str, Any]:
         "optimal": a.optimal,
         "gap": a.cost - a.lower_bound,
         "notes": list(result.notes),
+        "embedding_notes": list(result.embedding.notes),
         "skipped": [{"name": s.name, "reason": s.reason} for s in images.skipped[:LIST_LIMIT]],
         "n_skipped": len(images.skipped),
         "list_limit": LIST_LIMIT,
