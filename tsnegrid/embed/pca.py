@@ -61,12 +61,14 @@ def reduce_pca(
     k = max(1, min(n_components, n, d))
     if n < 2 or not np.any(features != features[:1]):
         return np.zeros((n, k))  # no variance: every projection is 0
-    x = features.astype(np.float64, copy=False)
+    # float32 pixels stay float32: each block is widened to float64 where it is used (a float64
+    # copy of a million 28 x 28 images would take 6.3 GB); the values are the same.
+    x = features
     blocks = [slice(lo, lo + _PCA_BLOCK_ROWS) for lo in range(0, n, _PCA_BLOCK_ROWS)]
     with single_thread_blas(), worker_pool(threads) as pool:
         if n < d:
-            return _fix_signs(_scores_from_gram(x, k, blocks, pool))
-        mean = np.mean(x, axis=0)
+            return _fix_signs(_scores_from_gram(_wide(x), k, blocks, pool))
+        mean: NDArray[np.float64] = np.asarray(np.mean(x, axis=0, dtype=np.float64))
         axes = _top_axes(_covariance(x, mean, blocks, pool), k)
         reduced = np.empty((n, k))
         for job in [submit(pool, _project, x, axes, rows, reduced) for rows in blocks]:
@@ -75,8 +77,12 @@ def reduce_pca(
     return _fix_signs(reduced)
 
 
+def _wide(x: NDArray[np.floating]) -> NDArray[np.float64]:
+    return x.astype(np.float64, copy=False)
+
+
 def _covariance(
-    x: NDArray[np.float64], mean: NDArray[np.float64], blocks: list[slice], pool: Pool
+    x: NDArray[np.floating], mean: NDArray[np.float64], blocks: list[slice], pool: Pool
 ) -> NDArray[np.float64]:
     """(d, d) covariance from the uncentred Gram matrix (no centred copy of x), float64."""
     grams = [submit(pool, _gram, x[rows]) for rows in blocks]
@@ -123,14 +129,15 @@ def _gram_rows(x: NDArray[np.float64], rows: slice, out: NDArray[np.float64]) ->
 _PCA_BLOCK_ROWS = 4096
 
 
-def _gram(rows: NDArray[np.float64]) -> NDArray[np.float64]:
-    return rows.T @ rows
+def _gram(rows: NDArray[np.floating]) -> NDArray[np.float64]:
+    wide = _wide(rows)
+    return wide.T @ wide
 
 
 def _project(
-    x: NDArray[np.float64], axes: NDArray[np.float64], rows: slice, out: NDArray[np.float64]
+    x: NDArray[np.floating], axes: NDArray[np.float64], rows: slice, out: NDArray[np.float64]
 ) -> None:
-    np.matmul(x[rows], axes, out=out[rows])
+    np.matmul(_wide(x[rows]), axes, out=out[rows])
 
 
 def _fix_signs(reduced: NDArray[np.float64]) -> NDArray[np.float64]:
