@@ -213,3 +213,11 @@ def test_dpq_many_rejects_a_bad_layout() -> None:
     features = np.zeros((3, 2))
     with pytest.raises(ValueError, match="distinct"):
         dpq_many(features, [np.array([0, 1, 2]), np.array([0, 0, 1])], 2, 2)
+
+
+def test_the_anchors_keep_their_work_bounded_above_100000_images():
+    from tsnegrid.quality.dpq import MIN_ANCHORS, N_ANCHORS, anchors_for
+
+    assert anchors_for(50_000) == anchors_for(100_000) == N_ANCHORS == 2_000
+    assert anchors_for(300_000) == 666
+    assert anchors_for(1_000_000) == MIN_ANCHORS == 400

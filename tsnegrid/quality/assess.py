@@ -14,7 +14,7 @@ import numpy as np
 from numpy.typing import NDArray
 
 from tsnegrid.quality.baselines import random_layout, sorted_layout
-from tsnegrid.quality.dpq import dpq_many
+from tsnegrid.quality.dpq import anchors_for, dpq_many
 from tsnegrid.quality.metrics import (
     evaluate_layout,
     layout_ks,
@@ -76,7 +76,15 @@ def assess_quality(
     shared = nearest_candidates(features, max(layout_ks(n)), start=start, rows=sample)
     steps = len(arrangements) + 2
     report(1 / steps)
-    dpqs = dpq_many(features, [a[2] for a in arrangements], rows, cols, seed=seed, threads=threads)
+    dpqs = dpq_many(
+        features,
+        [a[2] for a in arrangements],
+        rows,
+        cols,
+        n_anchors=anchors_for(n),
+        seed=seed,
+        threads=threads,
+    )
     report(2 / steps)
     score = partial(
         evaluate_layout,
