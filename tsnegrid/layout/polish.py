@@ -44,7 +44,7 @@ from tsnegrid.results import PolishedLayout
 PASSES = 10  # filter passes per radius at effort 1
 SWEEPS = 20  # most swap sweeps at effort 1 (they stop when no swap helps)
 FULL_EFFORT_MAX = 70_000  # the automatic effort is 1 up to this many images (38-52 s at 70,000)
-MIN_AUTO_EFFORT = 0.2
+MIN_AUTO_EFFORT = 0.05  # 70,000 / n down to 1,400,000 images: about the time of 70,000 at any size
 WIDE_EFFORT = 2.0  # from this effort on, swap sweeps with partners 2 rows and columns away too
 WIDE_AUTO = (8_000, 12_000)  # and for these many images at the automatic effort
 LAS_EFFORT = 0.5  # LAS passes from this effort on,
