@@ -2,6 +2,7 @@
 
     python benchmarks/assignment.py --sizes 2500,10000 --kinds tsne,blobs --repeats 3
     python benchmarks/assignment.py --sizes 70000,250000 --kinds tsne --solvers auto --threads 1,2
+    python benchmarks/assignment.py --sizes 1000000 --kinds tsne --solvers auto --repeats 1
 
 Every solver runs on the same instances; the table gives the median wall time of the repeats
 (and the process CPU time, all threads), the ratios to scipy and to lapjv on that instance (and,

@@ -8,6 +8,9 @@ so that the point is indifferent between the two and the previous holder is push
 costs, so every matched edge stays tight and every edge feasible: the state handed to the
 shortest augmenting paths is exactly dual feasible. Ties can make bids cycle, so the auction runs
 against a bid budget and leaves the rest to the exact solve. Dummy-held columns take no bids.
+
+On a full lattice the exact phase starts instead from the scaled auction's own matching
+(:func:`match_tight`), whose free nodes lie next to the free points.
 """
 
 from __future__ import annotations
@@ -65,3 +68,25 @@ def row_reduction(free_rows, g, st, budget):  # type: ignore[no-untyped-def]
             queue[tail] = old
             tail += 1
     return bids
+
+
+@nb.njit(cache=True)
+def match_tight(owner, g, u, v, row4col, col4row):  # type: ignore[no-untyped-def]
+    """Match each point to its auction node where that edge attains the point's ``u``.
+
+    ``owner`` (M,) is the auction's row of each node; ``g`` is (indptr, indices, costs). The
+    auction leaves every point within its margin of its best node; the pairs that are exactly
+    tight under ``u = min_j c_ij - v_j`` satisfy complementary slackness and are kept, so the
+    free points lie next to free nodes (their own auction nodes) and their paths are short.
+    """
+    indptr, indices, costs = g
+    for j in range(len(owner)):
+        i = owner[j]
+        if i < 0 or i >= len(u):
+            continue
+        for e in range(indptr[i], indptr[i + 1]):
+            if indices[e] == j:
+                if costs[e] - v[j] <= u[i]:
+                    row4col[j] = i
+                    col4row[i] = j
+                break

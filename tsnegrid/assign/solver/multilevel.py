@@ -4,8 +4,10 @@
 2. Give each point ``K_CANDIDATES`` low nodes under ``c_ij - v_j`` (a flood from its best
    node, see :mod:`.flood`) plus one edge of a feasible sorting-based assignment; refine the
    potentials by a scaled auction (on the full implicit problem where the sparse one stalls:
-   tight clusters, see :mod:`.implicit_auction`), then solve the sparse problem exactly (row
-   reduction, then shortest augmenting paths, warm, from the free columns where those are far).
+   tight clusters, see :mod:`.implicit_auction`), find the candidates again under them, then
+   solve the sparse problem exactly (on a full lattice from the auction's exactly tight pairs,
+   otherwise from row reduction; then shortest augmenting paths, warm, from the free columns
+   where those are far).
    A mask is a penalty on the masked nodes (see :mod:`.graph`); each coarse level keeps the
    coarse nodes whose nearest fine node is usable, and the same density of points per usable node.
 3. Certify over the full ``n x M`` problem; add the violating pairs and re-solve warm until none

@@ -2,9 +2,12 @@
 
 :class:`SparseProblem` owns the arrays that the numba kernels of :mod:`.sparse_lap` update in
 place. It is built from starting potentials (:meth:`SparseProblem.start`: candidate graph, scaled
-auction, row reduction, shortest augmenting paths), and repaired when certification finds pairs
-that violate dual feasibility on the full problem (:meth:`SparseProblem.repair`): the rows or
-columns involved are released, the edges added, and the rows matched again, warm.
+auction, candidate graph again under the auction's potentials, then the exact phase: on a full
+lattice the auction's pairs that are exactly tight are kept and shortest augmenting paths match
+the rest, next to the nodes they leave free; with empty cells, row reduction then augmenting
+paths), and repaired when certification finds pairs that violate dual feasibility on the full
+problem (:meth:`SparseProblem.repair`): the rows or columns involved are released, the edges
+added, and the rows matched again, warm.
 """
 
 from __future__ import annotations
@@ -13,7 +16,7 @@ import numba as nb
 import numpy as np
 from numpy.typing import NDArray
 
-from tsnegrid.assign.solver.auction import row_reduction
+from tsnegrid.assign.solver.auction import match_tight, row_reduction
 from tsnegrid.assign.solver.eps_auction import scaled_auction
 from tsnegrid.assign.solver.flood import candidates
 from tsnegrid.assign.solver.graph import (
@@ -35,9 +38,10 @@ K_REVERSE = 8  # nearest points given to a node that no candidate list holds
 AUCTION_BUDGET = 100  # bids per point and auction phase before the phase gives up
 STALL_SHARE = 1e-3  # rows the sparse auction may leave waiting before the implicit one runs
 STALL_MIN = 10  # ... and at least this many (a few stuck rows are cheap to augment)
-SCAN_LIMIT = (64, 1 / 16)  # columns (at least, and share of M) a forward search may scan
+SCAN_LIMIT = (1024, 1 / 256)  # columns (at least, share of M) a forward search scans, then waits
 K_IMPLICIT = 96  # nodes cached per point by the implicit auction (fewer searches)
-K_SETTLED = 24  # candidates per point under its (accurate) potentials
+K_SETTLED = 24  # candidates per point under the implicit auction's (accurate) potentials
+K_REFLOOD = 32  # ... and under the sparse auction's (it ran on lists from rougher ones)
 IMPLICIT_EPS0 = 4.0  # its first margin, in squared node spacings (it starts from rougher prices)
 IMPLICIT_FACTOR = 10.0  # its margin shrinks this much per phase (4, 0.4, 0.04: fewer, cheaper)
 
@@ -56,6 +60,14 @@ def _row_minima(rows, indptr, indices, costs, v, t, col_dummy):  # type: ignore[
                 best[a] = val
                 arg[a] = j
     return best, arg
+
+
+def _own_nodes(owner: NDArray[np.int64], n: int) -> NDArray[np.int64]:
+    """(n,) the auction's node of each point, -1 where it has none."""
+    own = np.full(n, -1, dtype=np.int64)
+    real = np.flatnonzero((owner >= 0) & (owner < n))
+    own[owner[real]] = real
+    return own
 
 
 def _graph(lat: Lattice, v: NDArray, k: int, feasible: NDArray, own: NDArray | None = None):  # type: ignore[no-untyped-def]
@@ -88,13 +100,13 @@ def _refine(lat: Lattice, v: NDArray, k: int, feasible: NDArray, implicit: bool)
         owner = scaled_auction(indptr, indices, costs, sparse_v, eps0, eps1, budget)
         stalled = np.count_nonzero(owner < 0) > max(STALL_MIN, STALL_SHARE * len(owner))
         if not stalled:
-            return sparse_v, owner, (indptr, indices), False
+            own = _own_nodes(owner, lat.n)
+            graph = _graph(lat, sparse_v, min(k, K_REFLOOD), feasible, own)
+            return sparse_v, owner, graph, False
     v, owner = implicit_auction(
         lat, v, K_IMPLICIT, IMPLICIT_EPS0 * h2, eps1, budget, IMPLICIT_FACTOR
     )
-    own = np.full(lat.n, -1, dtype=np.int64)  # the auction's node of each point, kept as an edge
-    real = np.flatnonzero((owner >= 0) & (owner < lat.n))
-    own[owner[real]] = real
+    own = _own_nodes(owner, lat.n)  # the auction's node of each point, kept as an edge
     return v, owner, _graph(lat, v, min(k, K_SETTLED), feasible, own), True
 
 
@@ -127,11 +139,15 @@ class SparseProblem:
         Each point gets its ``k`` candidate nodes under ``v0`` plus its edge of a feasible sorting
         assignment. A scaled auction then moves the potentials most of the way, cheaply (on the
         full implicit problem where the sparse one stalls or ``implicit`` asks, see
-        :func:`_refine`).
+        :func:`_refine`), and the candidates are found again under its potentials (the exact
+        phase then needs few certification rounds). Without empty cells the auction's exactly
+        tight pairs are kept (:func:`.auction.match_tight`): row reduction from scratch would
+        leave its free nodes together, far from the free points, and every augmenting path long.
         """
         v = v0 - v0.max()  # potentials are defined up to a constant; keep them near zero
         feasible = sorted_assignment(lat)
         held = np.zeros(0, dtype=np.int64)
+        owner = np.full(lat.m, -1, dtype=np.int64)
         if lat.m > 1:
             v, owner, (indptr, indices), implicit = _refine(lat, v, k, feasible, implicit)
             held = np.flatnonzero(owner >= lat.n)
@@ -144,7 +160,12 @@ class SparseProblem:
         prob.u, _ = _row_minima(
             every, prob.indptr, prob.indices, prob.costs, prob.v, prob.t, prob.col_dummy
         )
-        prob.settle(every)
+        if lat.m == lat.n:  # no hub: keep the auction's tight pairs, augment next to them
+            graph = (prob.indptr, prob.indices, prob.costs)
+            match_tight(owner, graph, prob.u, prob.v, prob.row4col, prob.col4row)
+            prob.augment(np.flatnonzero(prob.col4row < 0))
+        else:
+            prob.settle(every)
         return prob
 
     @classmethod

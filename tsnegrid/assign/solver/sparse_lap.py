@@ -191,7 +191,7 @@ def _augment(r, end, hub_entry, t_new, st, pred):  # type: ignore[no-untyped-def
 def augment_rows(free_rows, g, st, limit):  # type: ignore[no-untyped-def]
     """Match every row of ``free_rows`` (in order); return how many could not be matched.
 
-    A search that would scan ``limit`` columns is given up, and so are the rows after it: the
+    A search that would scan ``limit`` columns is given up and its row left free for later; the
     return value is then ``ABORTED`` (see :mod:`.reverse_lap` for what to do instead).
 
     ``g`` is (indptr, indices, costs, erow, skey, hub_cols, ready): a row's edges are sorted by
@@ -215,11 +215,11 @@ def augment_rows(free_rows, g, st, limit):  # type: ignore[no-untyped-def]
         np.empty(m, dtype=np.int64),
         np.empty(len(u)),
     )
-    failed = 0
+    failed, aborted = 0, False
     for r in free_rows:
         end, dend, hub_dist, hub_entry, nt, ns = _search(r, g, st, ws, limit)
         if end == ABORTED:
-            failed = ABORTED
+            aborted = True
         elif end < 0:
             failed += 1
         else:
@@ -238,6 +238,4 @@ def augment_rows(free_rows, g, st, limit):  # type: ignore[no-untyped-def]
             dist[touched[s]] = np.inf
             done[touched[s]] = False
             pred[touched[s]] = FREE
-        if failed == ABORTED:
-            break
-    return failed
+    return ABORTED if aborted else failed

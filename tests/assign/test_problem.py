@@ -1,0 +1,65 @@
+"""Tests of the sparse problem's exact phase: the auction's tight pairs kept, deferred searches."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+from scipy.optimize import linear_sum_assignment
+
+from tsnegrid.assign.assignment import assignment_cost, dense_cost_matrix
+from tsnegrid.assign.grid import axis_coords
+from tsnegrid.assign.solver import problem, solve_lattice
+from tsnegrid.assign.solver.auction import match_tight
+from tsnegrid.assign.solver.graph import Lattice
+
+
+def _tiny_graph() -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Two points, two nodes, every pair an edge; point 0 is cheapest at node 0, point 1 at 1."""
+    indptr = np.array([0, 2, 4], dtype=np.int64)
+    indices = np.array([0, 1, 0, 1], dtype=np.int64)
+    costs = np.array([1.0, 2.0, 3.0, 1.0])
+    return indptr, indices, costs
+
+
+@pytest.mark.parametrize(
+    ("owner", "kept"), [([0, 1], [0, 1]), ([1, 0], [-1, -1]), ([0, -1], [0, -1])]
+)
+def test_match_tight_keeps_exactly_the_pairs_at_the_row_minimum(owner: list, kept: list) -> None:
+    u = np.array([1.0, 1.0])  # min_j c_ij - v_j with v = 0
+    v = np.zeros(2)
+    row4col = np.full(2, -1, dtype=np.int64)
+    col4row = np.full(2, -1, dtype=np.int64)
+    match_tight(np.array(owner, dtype=np.int64), _tiny_graph(), u, v, row4col, col4row)
+    assert col4row.tolist() == kept
+    for i, j in enumerate(kept):
+        if j >= 0:
+            assert row4col[j] == i
+
+
+def test_full_lattice_start_is_a_tight_feasible_perfect_matching() -> None:
+    rng = np.random.default_rng(3)
+    side = 16
+    lat = Lattice.of(rng.random((side * side, 2)), axis_coords(side), axis_coords(side))
+    prob = problem.SparseProblem.start(lat, np.zeros(lat.m), 24)
+    assert sorted(prob.col4row.tolist()) == list(range(lat.m))
+    reduced = prob.costs - prob.u[prob.erow] - prob.v[prob.indices]
+    assert reduced.min() >= -1e-12
+    matched = prob.indices == prob.col4row[prob.erow]
+    assert np.abs(reduced[matched]).max() <= 1e-12
+
+
+@pytest.mark.parametrize("seed", [0, 1])
+def test_every_forward_search_deferred_still_gives_the_optimum(
+    seed: int, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A scan limit of one column aborts every forward search: the backward searches match all
+    the rows they leave free, and the result is still optimal (scipy's cost)."""
+    monkeypatch.setattr(problem, "SCAN_LIMIT", (1, 0.0))
+    side = 14
+    points = np.random.default_rng(seed).random((side * side, 2))
+    sol = solve_lattice(points, side, side)
+    cost = dense_cost_matrix(points, side, side)
+    r, c = linear_sum_assignment(cost)
+    mine = assignment_cost(points, sol.node_of_point, side, side)
+    assert len(set(sol.node_of_point.tolist())) == side * side
+    assert mine == pytest.approx(float(cost[r, c].sum()), rel=1e-9)
