@@ -7,6 +7,7 @@ the same grid: t-SNE + exact assignment (ours), a random arrangement, and a sort
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from functools import partial
 from typing import TYPE_CHECKING, Any
 
@@ -21,7 +22,7 @@ from tsnegrid.quality.metrics import (
     nearest_candidates,
     quality_to_json,
 )
-from tsnegrid.results import QualityReport, ScoredLayout
+from tsnegrid.results import Estimate, LayoutQuality, QualityReport, ScoredLayout
 from tsnegrid.runtime.workers import submit, worker_pool
 
 if TYPE_CHECKING:
@@ -96,9 +97,21 @@ def assess_quality(
         feature_candidates=shared,
         np_rows=sample,
     )
+    scored = _score_each(arrangements, dpqs, score, threads, lambda step: report(step / steps))
+    return QualityReport(tuple(scored))
+
+
+def _score_each(
+    arrangements: list[Arrangement],
+    dpqs: list[Estimate],
+    score: Callable[..., LayoutQuality],
+    threads: int,
+    done: Callable[[int], None],
+) -> list[ScoredLayout]:
+    """Each arrangement's other numbers (``score``), its neighbour searches and ranks on a worker
+    thread of its own (NumPy, SciPy's k-d tree and the sorts release the GIL); every number is
+    its own arrangement's, so the thread count changes none. ``done`` hears steps 3, 4, ..."""
     scored = []
-    # Each arrangement's neighbour searches and ranks on a worker thread of its own (NumPy,
-    # SciPy's k-d tree and the sorts release the GIL); every number is its own arrangement's.
     with worker_pool(min(threads, len(arrangements))) as pool:
         jobs = [
             submit(pool, partial(score, points=pts, node_of_point=nodes, dpq16=est))
@@ -108,8 +121,8 @@ def assess_quality(
             zip(arrangements, jobs, strict=True), start=3
         ):
             scored.append(ScoredLayout(name, text, nodes, job.result()))
-            report(step / steps)
-    return QualityReport(tuple(scored))
+            done(step)
+    return scored
 
 
 def _np_rows(n: int, seed: int) -> NDArray[np.intp] | None:
