@@ -29,8 +29,6 @@ EVERY_RUN = (
     "embed/quadtree.py",
     "assign/solver/pyramid.py",
     "layout/swaps.py",
-    "layout/kernels.py",
-    "layout/sorting.py",
     "quality/dpq.py",
 )
 
