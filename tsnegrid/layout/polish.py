@@ -38,7 +38,7 @@ from tsnegrid.layout.filtered import RADII, filter_passes
 from tsnegrid.layout.kernels import EMPTY, UNUSABLE
 from tsnegrid.layout.sorting import las_passes, las_radii
 from tsnegrid.layout.sweeps import swap_sweeps
-from tsnegrid.quality.dpq import dpq_many
+from tsnegrid.quality.dpq import anchors_for, dpq_many
 from tsnegrid.results import PolishedLayout
 
 PASSES = 10  # filter passes per radius at effort 1
@@ -51,7 +51,8 @@ LAS_EFFORT = 0.5  # LAS passes from this effort on,
 LAS_MAX_IMAGES = 12_000  # up to this many images (20,000 took 47 s on busy cores; 70,000
 # would miss its 60 s)
 CHECK_EXACT_MAX = 5_000  # DPQ_16 check exact up to this many images,
-CHECK_ANCHORS = 500  # else estimated for both layouts on the same anchors
+CHECK_ANCHORS = 500  # else estimated for both layouts on the same anchors (fewer above 200,000
+# images: half the quality stage's, 200 at 1,000,000, where 500 took about half the polish)
 
 
 def polish_layout(
@@ -153,7 +154,7 @@ def _best(
         rows,
         cols,
         exact_max=CHECK_EXACT_MAX,
-        n_anchors=CHECK_ANCHORS,
+        n_anchors=min(CHECK_ANCHORS, anchors_for(x.shape[0]) // 2),
         seed=seed,
         threads=threads,
     )
