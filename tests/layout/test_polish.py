@@ -13,7 +13,13 @@ from tsnegrid.assign.assignment import assign_to_grid
 from tsnegrid.errors import UsageError
 from tsnegrid.layout import PolishedLayout, polish, polish_layout
 from tsnegrid.layout.kernels import EMPTY, UNUSABLE, solve_small_lap
-from tsnegrid.layout.swaps import RANK_WEIGHTS, init_state, neighbour_table, swap_sweep
+from tsnegrid.layout.swaps import (
+    RANK_WEIGHTS,
+    init_state,
+    init_window,
+    neighbour_table,
+    swap_sweep,
+)
 from tsnegrid.quality.baselines import random_layout, sorted_layout
 from tsnegrid.quality.dpq import dpq
 
@@ -168,9 +174,10 @@ def test_small_lap_matches_scipy(k: int) -> None:
         assert ours == pytest.approx(cost[rows, cols].sum(), rel=1e-12)
 
 
-def test_swap_sweeps_keep_their_bookkeeping_exact() -> None:
-    """After sweeps, the cached distances and energies equal ones computed afresh, and the
-    total energy fell: the incremental swap gains are the true ones."""
+@pytest.mark.parametrize(("slots", "reach"), [(8, 1), (8, 2), (20, 1)])
+def test_swap_sweeps_keep_their_bookkeeping_exact(slots: int, reach: int) -> None:
+    """After sweeps, the cached distances, window and energies equal ones computed afresh, and
+    the total energy fell: the incremental swap gains are the true ones."""
     rows, cols = 14, 15
     x = _blobs(170, 6, seed=8)
     usable = _disc_mask(rows, cols) | (np.arange(rows * cols) % 3 == 0)
@@ -178,19 +185,37 @@ def test_swap_sweeps_keep_their_bookkeeping_exact() -> None:
     item_at = np.full(rows * cols, EMPTY, dtype=np.int64)
     item_at[~usable] = UNUSABLE
     item_at[np.random.default_rng(1).permutation(cells)] = np.arange(170)
-    nbr = neighbour_table(rows, cols, usable, 8)
+    nbr = neighbour_table(rows, cols, usable, slots)
     dist, energy = init_state(x, item_at, nbr, RANK_WEIGHTS)
+    w = reach + (1 if slots == 8 else 2)
+    near = init_window(x, item_at, rows, cols, w)
     start_energy = energy.sum()
     active = item_at >= 0
     gained = 0.0
     for _ in range(3):
         _, gain = swap_sweep(
-            x, item_at, usable, nbr, dist, energy, RANK_WEIGHTS, rows, cols, 1, active, 0, rows
+            x,
+            item_at,
+            usable,
+            nbr,
+            near,
+            w,
+            dist,
+            energy,
+            RANK_WEIGHTS,
+            rows,
+            cols,
+            reach,
+            active,
+            0,
+            rows,
         )
         gained += gain
     fresh_dist, fresh_energy = init_state(x, item_at, nbr, RANK_WEIGHTS)
     np.testing.assert_allclose(energy, fresh_energy, atol=1e-9)
     np.testing.assert_allclose(dist, fresh_dist, atol=1e-12)
+    # The window of distances the swaps are priced from is kept exactly.
+    np.testing.assert_array_equal(near, init_window(x, item_at, rows, cols, w))
     assert energy.sum() == pytest.approx(start_energy + gained, abs=1e-8)
     assert gained < 0
     assert (item_at[~usable] == UNUSABLE).all()

@@ -158,6 +158,36 @@ def test_grid_order_kernel_sorts_large_groups_by_distance() -> None:
     np.testing.assert_allclose(out, np.sort(d, axis=1)[:, 1:].sum(axis=0), rtol=1e-12)
 
 
+@pytest.mark.parametrize("size", [4, 8, 16])
+def test_sorting_networks_sort_every_input(size: int) -> None:
+    # The 0-1 principle: a comparator network that sorts every sequence of 0s and 1s sorts all.
+    net = dpq_module.sorting_network(size)
+    bits = (np.arange(2**size)[:, None] >> np.arange(size)) & 1
+    for i, j in net:
+        lo, hi = np.minimum(bits[:, i], bits[:, j]), np.maximum(bits[:, i], bits[:, j])
+        bits[:, i], bits[:, j] = lo, hi
+    assert (np.diff(bits, axis=1) >= 0).all()
+
+
+def test_grid_order_kernel_sorts_groups_of_every_size() -> None:
+    # Items in one row, the anchor first; the table gives groups of 1 to 20 items and one of
+    # 40, which take the insertion sort, each sorting network and the slice sort.
+    sizes = [*range(1, 21), 40]
+    n = 1 + sum(sizes)
+    group = np.repeat(np.arange(1, len(sizes) + 1), sizes)
+    lut = np.zeros((n - 1) ** 2 + 1, dtype=np.int32)
+    lut[np.arange(1, n) ** 2] = group
+    rng = np.random.default_rng(5)
+    d = rng.random((1, n))
+    d[0, 0] = -1.0
+    out = np.zeros(n - 1)
+    rr, cc = np.zeros(n, dtype=np.int64), np.arange(n, dtype=np.int64)
+    uniq = np.arange(len(sizes) + 1, dtype=np.int64)
+    dpq_module._accumulate_grid_order(d, np.array([0]), rr, cc, uniq, lut, out)
+    expected = np.concatenate([np.sort(d[0, 1:][group == g]) for g in range(1, len(sizes) + 1)])
+    np.testing.assert_array_equal(out, expected)
+
+
 def test_dpq_blocks_give_the_same_value(monkeypatch: pytest.MonkeyPatch) -> None:
     rng = np.random.default_rng(8)
     features, nodes = rng.normal(size=(90, 4)), rng.permutation(100)[:90]

@@ -134,6 +134,8 @@ def reassign_tiles(features, smoothed, item_at, tile_cells, tile_sizes, first, l
     cost = np.empty((kmax, kmax))
     assign = np.empty(kmax, dtype=np.int64)
     items = np.empty(kmax, dtype=np.int64)
+    cell_values = np.empty((d, kmax))  # the tile's smoothed values, a column per cell
+    sums = np.empty(kmax)
     moved = 0
     for t in range(first, last):
         k = tile_sizes[t]
@@ -146,18 +148,21 @@ def reassign_tiles(features, smoothed, item_at, tile_cells, tile_sizes, first, l
                 n_images += 1
         if n_images == 0 or (n_images == 1 and k == 1):
             continue
+        for j in range(k):
+            for q in range(d):
+                cell_values[q, j] = smoothed[tile_cells[t, j], q]
         for i in range(k):
             item = items[i]
-            for j in range(k):
-                if item < 0:
-                    cost[i, j] = 0.0
-                    continue
-                cell = tile_cells[t, j]
-                s = 0.0
+            # Each cell's sum runs over q in order (the same bits as one cell at a time); the
+            # cells side by side are independent sums, which the compiler vectorises.
+            sums[:k] = 0.0
+            if item >= 0:
                 for q in range(d):
-                    diff = features[item, q] - smoothed[cell, q]
-                    s += diff * diff
-                cost[i, j] = s
+                    f = features[item, q]
+                    for j in range(k):
+                        diff = f - cell_values[q, j]
+                        sums[j] += diff * diff
+            cost[i, :k] = sums[:k]
         solve_small_lap(cost, k, assign)
         for i in range(k):
             if assign[i] != i and items[i] >= 0:

@@ -7,13 +7,18 @@ is a smooth increasing function of the mean sequences over all ranks; its deriva
 almost all of its weight on these first 8 ranks (``RANK_WEIGHTS``), so lowering the total energy
 raises DPQ_16. A swap of the contents of two cells changes the energy of those two anchors and
 of their neighbours only; the kernel keeps each cell's 8 neighbour distances and its energy, and
-applies a swap only when it lowers the total strictly, so the energy never rises.
+applies a swap only when it lowers the total strictly, so the energy never rises. It also
+keeps each cell's distances to the images within ``w`` rows and columns (the *window*,
+:func:`init_window`), which is every distance a swap with a partner within ``w - 1`` (or
+``w - 2`` with 20 neighbour slots) can need, so a candidate swap is priced from tables.
 """
 
 from __future__ import annotations
 
 import numba
 import numpy as np
+
+from tsnegrid.quality.dpq import sorting_network
 
 #: -d DPQ_16 / d(mean distance at rank r), relative to rank 1, on Fashion-MNIST and colours.
 RANK_WEIGHTS = np.array(
@@ -43,6 +48,8 @@ RANK_WEIGHTS = np.array(
 _DR = np.array([-1, 1, 0, 0, -1, -1, 1, 1, -2, 2, 0, 0, -2, -2, -1, -1, 1, 1, 2, 2], dtype=np.int64)
 _DC = np.array([0, 0, -1, 1, -1, 1, -1, 1, 0, 0, -2, 2, -1, 1, -2, 2, -2, 2, -1, 1], dtype=np.int64)
 _RING_END = np.array([4, 8, 12, 20], dtype=np.int64)
+# Sorting networks for the rings of 4 and 8 slots.
+_NET_4, _NET_8 = sorting_network(4), sorting_network(8)
 _OPPOSITE = np.array(
     [1, 0, 3, 2, 7, 6, 5, 4, 9, 8, 11, 10, 19, 18, 17, 16, 15, 14, 13, 12], dtype=np.int64
 )
@@ -84,14 +91,16 @@ def _energy(dist, present, weights, ns):  # type: ignore[no-untyped-def]
             break
         m = 0
         for s in range(lo, hi):
-            if present[s]:
-                v = dist[s]
-                u = m - 1
-                while u >= 0 and buf[u] > v:
-                    buf[u + 1] = buf[u]
-                    u -= 1
-                buf[u + 1] = v
-                m += 1
+            buf[s - lo] = dist[s] if present[s] else np.inf
+            m += present[s]
+        # The ring sorted by a branch-free network (absent slots, +inf, sort last): the same
+        # order as an insertion sort, without its mispredicted comparisons.
+        net = _NET_4 if hi - lo == 4 else _NET_8
+        for q in range(net.shape[0]):
+            i, j = net[q, 0], net[q, 1]
+            v, u = buf[i], buf[j]
+            buf[i] = min(v, u)
+            buf[j] = max(v, u)
         for t in range(m):
             total += weights[rank] * buf[t]
             rank += 1
@@ -121,19 +130,64 @@ def init_state(features, item_at, nbr, weights):  # type: ignore[no-untyped-def]
 
 
 @numba.njit(cache=True, nogil=True)
-def _swap_delta(features, item_at, nbr, dist, energy, weights, ca, cb, da, db, touched, new_e):  # type: ignore[no-untyped-def]
+def init_window(features, item_at, rows, cols, w):  # type: ignore[no-untyped-def]
+    """(rows*cols, (2w+1)²) distance from each cell's image to the image at each offset
+    (dr, dc) within ``w`` (slot ``(dr + w) * (2w + 1) + dc + w``); 0 where either is missing."""
+    near = np.zeros((rows * cols, (2 * w + 1) ** 2))
+    for cell in range(rows * cols):  # each pair once: from the cell to the offsets after it
+        _refresh_window(features, item_at, near, rows, cols, w, cell, True)
+    return near
+
+
+@numba.njit(cache=True, nogil=True)
+def _refresh_window(features, item_at, near, rows, cols, w, cell, forward=False):  # type: ignore[no-untyped-def]
+    """Recompute the window distances of ``cell``, in its row and in its partners' rows (only
+    to the offsets after it in row-major order when ``forward``)."""
+    side = 2 * w + 1
+    r0, c0 = cell // cols, cell % cols
+    a = item_at[cell]
+    for dr in range(0 if forward else -w, w + 1):
+        r = r0 + dr
+        if r < 0 or r >= rows:
+            continue
+        for dc in range(-w, w + 1):
+            c = c0 + dc
+            if c < 0 or c >= cols or (dr == 0 and dc <= 0 if forward else dr == 0 and dc == 0):
+                continue
+            t = r * cols + c
+            o = item_at[t]
+            v = _distance(features, a, o) if (a >= 0 and o >= 0) else 0.0
+            near[cell, (dr + w) * side + dc + w] = v
+            near[t, (w - dr) * side + w - dc] = v
+
+
+@numba.njit(cache=True, nogil=True)
+def _swap_delta(  # type: ignore[no-untyped-def]
+    item_at, nbr, near, w, dist, energy, weights, ca, cb, dra, dca, da, db, touched, new_e
+):
     """Energy change of swapping the contents of cells ca and cb; fills the touched anchors'
     new energies (``touched[:m]``, ``new_e[:m]``) and the moved images' distances ``da`` (the
-    image now at ca, to ca's neighbours) and ``db``. Returns (delta, m)."""
+    image now at ca, to ca's neighbours) and ``db``; ca sits ``dra`` rows and ``dca`` columns
+    from cb. The distances come from the window table ``near`` (see :func:`init_window`).
+    Returns (delta, m)."""
     a, b = item_at[ca], item_at[cb]
     ns = nbr.shape[1]
+    side = 2 * w + 1
     for s in range(ns):  # the image moving into ca is b, into cb is a
         t = nbr[ca, s]
         o = a if t == cb else (item_at[t] if t >= 0 else -1)
-        da[s] = _distance(features, b, o) if (b >= 0 and o >= 0) else 0.0
+        if b >= 0 and o >= 0:  # b (at cb) to the image at ca + slot s (a, at ca, if that is cb)
+            r, c = (dra, dca) if t == cb else (dra + _DR[s], dca + _DC[s])
+            da[s] = near[cb, (r + w) * side + c + w]
+        else:
+            da[s] = 0.0
         t = nbr[cb, s]
         o = b if t == ca else (item_at[t] if t >= 0 else -1)
-        db[s] = _distance(features, a, o) if (a >= 0 and o >= 0) else 0.0
+        if a >= 0 and o >= 0:
+            r, c = (-dra, -dca) if t == ca else (_DR[s] - dra, _DC[s] - dca)
+            db[s] = near[ca, (r + w) * side + c + w]
+        else:
+            db[s] = 0.0
     m = 0
     delta = 0.0
     d8 = np.empty(ns)
@@ -196,19 +250,35 @@ def _apply(item_at, nbr, dist, energy, ca, cb, da, db, touched, new_e, m):  # ty
 
 @numba.njit(cache=True, nogil=True)
 def swap_sweep(  # type: ignore[no-untyped-def]
-    features, item_at, usable, nbr, dist, energy, weights, rows, cols, reach, active, row_lo, row_hi
+    features,
+    item_at,
+    usable,
+    nbr,
+    near,
+    w,
+    dist,
+    energy,
+    weights,
+    rows,
+    cols,
+    reach,
+    active,
+    row_lo,
+    row_hi,
 ):
     """One sweep over the active cells of rows ``row_lo..row_hi-1`` in order: each image takes
     the best strictly improving swap with a usable cell within ``reach`` rows and columns.
 
     It reads cells up to ``reach + 2`` rows beyond those rows and writes up to ``2 reach + 2``
-    rows beyond, so bands of rows further apart than that may be swept concurrently.
+    rows beyond, so bands of rows further apart than that may be swept concurrently. ``near``
+    is the window table of :func:`init_window`, of a ``w`` at least ``reach`` plus the ring
+    of the ``nbr`` slots (1 for 8 slots, 2 for 20); it is kept up to date.
 
     ``active`` (rows*cols,) marks the cells worth a look: a cell is cleared once looked at and
     set again when a swap changes a cell near enough to change its swaps' gains. Returns
     (swaps made, energy change).
     """
-    near = reach + 2  # a swap's gain depends on cells up to 2 beyond the pair
+    span = reach + 2  # a swap's gain depends on cells up to 2 beyond the pair
     ns = nbr.shape[1]
     da = np.empty(ns)
     db = np.empty(ns)
@@ -234,7 +304,21 @@ def swap_sweep(  # type: ignore[no-untyped-def]
                 if cb == ca or not usable[cb]:
                     continue
                 delta, m = _swap_delta(
-                    features, item_at, nbr, dist, energy, weights, ca, cb, da, db, touched, new_e
+                    item_at,
+                    nbr,
+                    near,
+                    w,
+                    dist,
+                    energy,
+                    weights,
+                    ca,
+                    cb,
+                    r - rr,
+                    c - cc,
+                    da,
+                    db,
+                    touched,
+                    new_e,
                 )
                 if delta < best:
                     best, best_cb, best_m = delta, cb, m
@@ -256,11 +340,13 @@ def swap_sweep(  # type: ignore[no-untyped-def]
                 best_new,
                 best_m,
             )
+            _refresh_window(features, item_at, near, rows, cols, w, ca)
+            _refresh_window(features, item_at, near, rows, cols, w, best_cb)
             swaps += 1
             gained += best
             for cell in (ca, best_cb):
                 r0, c0 = cell // cols, cell % cols
-                for rr in range(max(0, r0 - near), min(rows, r0 + near + 1)):
-                    for cc in range(max(0, c0 - near), min(cols, c0 + near + 1)):
+                for rr in range(max(0, r0 - span), min(rows, r0 + span + 1)):
+                    for cc in range(max(0, c0 - span), min(cols, c0 + span + 1)):
                         active[rr * cols + cc] = True
     return swaps, gained

@@ -9,7 +9,13 @@ from collections.abc import Callable
 import numpy as np
 from numpy.typing import NDArray
 
-from tsnegrid.layout.swaps import RANK_WEIGHTS, init_state, neighbour_table, swap_sweep
+from tsnegrid.layout.swaps import (
+    RANK_WEIGHTS,
+    init_state,
+    init_window,
+    neighbour_table,
+    swap_sweep,
+)
 from tsnegrid.runtime.workers import worker_pool
 
 SLOTS = 8  # grid neighbours in the swap energy: 8 (3x3) or 20 (up to distance sqrt 5)
@@ -40,6 +46,8 @@ def swap_sweeps(
         return 0, 0
     nbr = neighbour_table(rows, cols, mask, SLOTS)
     dist, energy = init_state(x, item_at, nbr, RANK_WEIGHTS)
+    w = max(reaches) + (1 if SLOTS == 8 else 2)  # every distance a swap can price
+    near = init_window(x, item_at, rows, cols, w)
     swept = swaps = 0
     with worker_pool(threads) as pool:
         for reach in reaches:
@@ -48,7 +56,7 @@ def swap_sweeps(
             bands = list(itertools.pairwise(edges))
             active = item_at >= 0
 
-            state = (x, item_at, mask, nbr, dist, energy, rows, cols, reach, active)
+            state = (x, item_at, mask, nbr, near, w, dist, energy, rows, cols, reach, active)
             sweep_band = functools.partial(_sweep_band, state)
 
             for _ in range(sweeps):
@@ -65,12 +73,14 @@ def swap_sweeps(
 
 def _sweep_band(state: tuple, rows_of: tuple[int, int]) -> int:
     """One band's pair swaps (see :func:`swap_sweep`); the number of swaps made."""
-    x, item_at, mask, nbr, dist, energy, rows, cols, reach, active = state
+    x, item_at, mask, nbr, near, w, dist, energy, rows, cols, reach, active = state
     made, _ = swap_sweep(
         x,
         item_at,
         mask,
         nbr,
+        near,
+        w,
         dist,
         energy,
         RANK_WEIGHTS,
