@@ -158,17 +158,6 @@ def test_grid_order_kernel_sorts_large_groups_by_distance() -> None:
     np.testing.assert_allclose(out, np.sort(d, axis=1)[:, 1:].sum(axis=0), rtol=1e-12)
 
 
-@pytest.mark.parametrize("size", [4, 8, 16])
-def test_sorting_networks_sort_every_input(size: int) -> None:
-    # The 0-1 principle: a comparator network that sorts every sequence of 0s and 1s sorts all.
-    net = dpq_module.sorting_network(size)
-    bits = (np.arange(2**size)[:, None] >> np.arange(size)) & 1
-    for i, j in net:
-        lo, hi = np.minimum(bits[:, i], bits[:, j]), np.maximum(bits[:, i], bits[:, j])
-        bits[:, i], bits[:, j] = lo, hi
-    assert (np.diff(bits, axis=1) >= 0).all()
-
-
 def test_grid_order_kernel_sorts_groups_of_every_size() -> None:
     # Items in one row, the anchor first; the table gives groups of 1 to 20 items and one of
     # 40, which take the insertion sort, each sorting network and the slice sort.

@@ -18,7 +18,7 @@ from __future__ import annotations
 import numba
 import numpy as np
 
-from tsnegrid.quality.dpq import sorting_network
+from tsnegrid.quality.networks import sort4, sort8
 
 #: -d DPQ_16 / d(mean distance at rank r), relative to rank 1, on Fashion-MNIST and colours.
 RANK_WEIGHTS = np.array(
@@ -48,8 +48,6 @@ RANK_WEIGHTS = np.array(
 _DR = np.array([-1, 1, 0, 0, -1, -1, 1, 1, -2, 2, 0, 0, -2, -2, -1, -1, 1, 1, 2, 2], dtype=np.int64)
 _DC = np.array([0, 0, -1, 1, -1, 1, -1, 1, 0, 0, -2, 2, -1, 1, -2, 2, -2, 2, -1, 1], dtype=np.int64)
 _RING_END = np.array([4, 8, 12, 20], dtype=np.int64)
-# Sorting networks for the rings of 4 and 8 slots.
-_NET_4, _NET_8 = sorting_network(4), sorting_network(8)
 _OPPOSITE = np.array(
     [1, 0, 3, 2, 7, 6, 5, 4, 9, 8, 11, 10, 19, 18, 17, 16, 15, 14, 13, 12], dtype=np.int64
 )
@@ -91,16 +89,15 @@ def _energy(dist, present, weights, ns):  # type: ignore[no-untyped-def]
             break
         m = 0
         for s in range(lo, hi):
-            buf[s - lo] = dist[s] if present[s] else np.inf
-            m += present[s]
-        # The ring sorted by a branch-free network (absent slots, +inf, sort last): the same
-        # order as an insertion sort, without its mispredicted comparisons.
-        net = _NET_4 if hi - lo == 4 else _NET_8
-        for q in range(net.shape[0]):
-            i, j = net[q, 0], net[q, 1]
-            v, u = buf[i], buf[j]
-            buf[i] = min(v, u)
-            buf[j] = max(v, u)
+            if present[s]:
+                buf[m] = dist[s]
+                m += 1
+        # A branch-free network sorts the ring (the same order as an insertion sort, without
+        # its mispredicted comparisons).
+        if hi - lo == 4:
+            sort4(buf, 0, m)
+        else:
+            sort8(buf, 0, m)
         for t in range(m):
             total += weights[rank] * buf[t]
             rank += 1

@@ -28,6 +28,7 @@ import numba
 import numpy as np
 from numpy.typing import ArrayLike, NDArray
 
+from tsnegrid.quality.networks import sort4, sort8, sort16
 from tsnegrid.results import Estimate
 from tsnegrid.runtime.workers import single_thread_blas, worker_pool
 
@@ -44,8 +45,8 @@ _N_GROUPS = 20  # jackknife groups of anchors for the estimate's standard error
 _LUT_MAX = 1 << 24  # largest squared grid distance served by a lookup table (64 MiB of int32)
 _NEAR = 1e-4  # pairs with |a-b|² below this share of max |x|² get direct differences
 _PAIR_CHUNK = 1 << 14  # near pairs recomputed at once
-_INSERTION_MAX = 32  # in-group sorts up to this size are insertion sorts (sorting networks
-# up to 16)
+_INSERTION_MAX = 32  # in-group sorts up to this size are insertion sorts, up to 16 sorting
+# networks (tsnegrid.quality.networks); a slice sort's overhead would dominate the metric there
 
 
 def anchors_for(n: int) -> int:
@@ -259,28 +260,6 @@ def _distance_block(
     return d
 
 
-def sorting_network(size: int) -> NDArray[np.int64]:
-    """Batcher's odd-even merge sorting network for ``size`` (a power of 2) values: (pairs, 2)
-    positions to compare and exchange, in order (Knuth, TAOCP 5.3.4, algorithm M)."""
-    pairs = []
-    p = 1
-    while p < size:
-        k = p
-        while k >= 1:
-            for j in range(k % p, size - k, 2 * k):
-                for i in range(min(k, size - j - k)):
-                    if (i + j) // (2 * p) == (i + j + k) // (2 * p):
-                        pairs.append((i + j, i + j + k))
-            k //= 2
-        p *= 2
-    return np.array(pairs, dtype=np.int64)
-
-
-# Grid-distance groups are mostly of 4, 8 or 16 (the symmetric offsets): a branch-free network
-# sorts them about twice as fast as an insertion sort, whose comparisons mispredict.
-_NET_4, _NET_8, _NET_16 = (sorting_network(size) for size in (4, 8, 16))
-
-
 def _grid_distance_ranks(n_rows: int, n_cols: int) -> tuple[NDArray[np.int64], NDArray[np.int32]]:
     """Sorted distinct squared grid distances, and a table from squared distance to its rank.
 
@@ -309,7 +288,6 @@ def _accumulate_grid_order(d, anchors, rr, cc, uniq, lut, out):  # type: ignore[
     counts = np.zeros(n_ranks + 1, dtype=np.int64)
     rank = np.empty(n, dtype=np.int64)
     buf = np.empty(n, dtype=np.float64)
-    tmp = np.empty(16, dtype=np.float64)
     for b in range(anchors.size):
         a = anchors[b]
         counts[:] = 0
@@ -329,43 +307,26 @@ def _accumulate_grid_order(d, anchors, rr, cc, uniq, lut, out):  # type: ignore[
         start = 0
         for k in range(n_ranks):
             stop = counts[k]
-            if stop - start > _INSERTION_MAX:
+            m = stop - start
+            if m > _INSERTION_MAX:
                 buf[start:stop].sort()
-            elif stop - start > 2 and stop - start <= 16:
-                _network_sort(buf, start, stop, tmp)
-            else:
-                # Insertion sort: most groups hold 4 or 8 items, where a slice sort's overhead
-                # would dominate the whole metric.
-                for t in range(start + 1, stop):
+            elif m > 16:
+                for t in range(start + 1, stop):  # insertion sort
                     v = buf[t]
                     u = t - 1
                     while u >= start and buf[u] > v:
                         buf[u + 1] = buf[u]
                         u -= 1
                     buf[u + 1] = v
+            elif m > 8:  # most groups hold 4, 8 or 16 items: sorting networks
+                sort16(buf, start, m)
+            elif m > 4:
+                sort8(buf, start, m)
+            elif m > 1:
+                sort4(buf, start, m)
             start = stop
         for t in range(n - 1):
             out[t] += buf[t + 1]
-
-
-@numba.njit(cache=True, nogil=True)
-def _network_sort(buf, start, stop, tmp):  # type: ignore[no-untyped-def]
-    """Sort ``buf[start:stop]`` (3 to 16 values) by the smallest network that holds them,
-    padded with +inf."""
-    m = stop - start
-    size = 4 if m <= 4 else (8 if m <= 8 else 16)
-    net = _NET_4 if m <= 4 else (_NET_8 if m <= 8 else _NET_16)
-    for i in range(m):
-        tmp[i] = buf[start + i]
-    for i in range(m, size):
-        tmp[i] = np.inf
-    for q in range(net.shape[0]):
-        i, j = net[q, 0], net[q, 1]
-        lo, hi = tmp[i], tmp[j]
-        tmp[i] = min(lo, hi)
-        tmp[j] = max(lo, hi)
-    for i in range(m):
-        buf[start + i] = tmp[i]
 
 
 def _dpq_from_sums(
