@@ -76,10 +76,9 @@ def neighbour_table(rows, cols, usable, ns):  # type: ignore[no-untyped-def]
 
 
 @numba.njit(cache=True, nogil=True)
-def _energy(dist, present, weights, ns):  # type: ignore[no-untyped-def]
+def _energy(dist, present, weights, ns, buf):  # type: ignore[no-untyped-def]
     """Rank-weighted sum of the present distances, sorted within each ring of equal grid
-    distance, rings in order of grid distance."""
-    buf = np.empty(8)
+    distance, rings in order of grid distance; ``buf`` is work space of 8."""
     total = 0.0
     rank = 0
     lo = 0
@@ -113,6 +112,7 @@ def init_state(features, item_at, nbr, weights):  # type: ignore[no-untyped-def]
     dist = np.zeros((n_cells, ns))
     energy = np.zeros(n_cells)
     present = np.zeros(ns, dtype=np.bool_)
+    buf = np.empty(8)
     for cell in range(n_cells):
         a = item_at[cell]
         if a < 0:
@@ -122,7 +122,7 @@ def init_state(features, item_at, nbr, weights):  # type: ignore[no-untyped-def]
             present[s] = t >= 0 and item_at[t] >= 0
             if present[s]:
                 dist[cell, s] = _distance(features, a, item_at[t])
-        energy[cell] = _energy(dist[cell], present, weights, ns)
+        energy[cell] = _energy(dist[cell], present, weights, ns, buf)
     return dist, energy
 
 
@@ -160,13 +160,13 @@ def _refresh_window(features, item_at, near, rows, cols, w, cell, forward=False)
 
 @numba.njit(cache=True, nogil=True)
 def _swap_delta(  # type: ignore[no-untyped-def]
-    item_at, nbr, near, w, dist, energy, weights, ca, cb, dra, dca, da, db, touched, new_e
+    item_at, nbr, near, w, dist, energy, weights, ca, cb, dra, dca, da, db, touched, new_e, work
 ):
     """Energy change of swapping the contents of cells ca and cb; fills the touched anchors'
     new energies (``touched[:m]``, ``new_e[:m]``) and the moved images' distances ``da`` (the
     image now at ca, to ca's neighbours) and ``db``; ca sits ``dra`` rows and ``dca`` columns
     from cb. The distances come from the window table ``near`` (see :func:`init_window`).
-    Returns (delta, m)."""
+    ``work`` is scratch: (ns,) floats, (ns,) bools and 8 floats. Returns (delta, m)."""
     a, b = item_at[ca], item_at[cb]
     ns = nbr.shape[1]
     side = 2 * w + 1
@@ -187,8 +187,7 @@ def _swap_delta(  # type: ignore[no-untyped-def]
             db[s] = 0.0
     m = 0
     delta = 0.0
-    d8 = np.empty(ns)
-    present = np.zeros(ns, dtype=np.bool_)
+    d8, present, buf = work
     for g in range(2 + 2 * ns):
         c = ca if g == 0 else (cb if g == 1 else nbr[ca if g < 2 + ns else cb, (g - 2) % ns])
         if c < 0:
@@ -220,7 +219,7 @@ def _swap_delta(  # type: ignore[no-untyped-def]
                     o = item_at[t] if t >= 0 else -1
                     d8[s] = dist[c, s]
                 present[s] = o >= 0
-            e = _energy(d8, present, weights, ns)
+            e = _energy(d8, present, weights, ns, buf)
         touched[m] = c
         new_e[m] = e
         delta += e - energy[c]
@@ -285,6 +284,7 @@ def swap_sweep(  # type: ignore[no-untyped-def]
     new_e = np.empty(2 + 2 * ns)
     best_touched = np.empty(2 + 2 * ns, dtype=np.int64)
     best_new = np.empty(2 + 2 * ns)
+    work = (np.empty(ns), np.zeros(ns, dtype=np.bool_), np.empty(8))
     swaps = 0
     gained = 0.0
     for ca in range(row_lo * cols, row_hi * cols):
@@ -316,6 +316,7 @@ def swap_sweep(  # type: ignore[no-untyped-def]
                     db,
                     touched,
                     new_e,
+                    work,
                 )
                 if delta < best:
                     best, best_cb, best_m = delta, cb, m
