@@ -75,3 +75,14 @@ def test_forces_are_exact_at_theta_zero_and_close_at_the_default(kind):
     z, z_exact = s.sum(), sum_q.sum()
     assert abs(z / z_exact - 1) < 1e-2
     assert np.linalg.norm(r / z - repel / z_exact) < 2e-2 * np.linalg.norm(repel / z_exact)
+
+
+@pytest.mark.parametrize("n", [1, 2, 3, 1000, 5000])
+def test_the_morton_codes_radix_sort_is_a_stable_sort(n):
+    rng = np.random.default_rng(n)
+    codes = rng.integers(0, 2**42, size=n).astype(np.uint64)
+    codes[: n // 3] = codes[-1]  # ties keep the points' order
+    codes[n // 3 : n // 2] &= np.uint64(0xFFF)  # small codes: the top passes have one digit
+    order, sorted_codes = quadtree._radix_order(codes)
+    np.testing.assert_array_equal(order, np.argsort(codes, kind="stable"))
+    np.testing.assert_array_equal(sorted_codes, np.sort(codes))

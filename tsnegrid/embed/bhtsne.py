@@ -44,6 +44,8 @@ MIN_GAIN = 0.01
 MAX_STEP_NORM = 5.0
 #: The largest Barnes-Hut angle the grouped walk supports (exclusive): 1 / sqrt(2).
 MAX_THETA = 2.0**-0.5
+#: The tree's build over the whole attraction's time (see :func:`_attraction_bounds`).
+TREE_COST = 0.23
 
 
 @dataclass(frozen=True)
@@ -343,11 +345,18 @@ class _Forces:
 
 
 def _attraction_bounds(n: int, threads: int) -> NDArray[np.int64]:
-    """Point ranges of the attraction: this thread's first (a third of a share: it builds the
-    tree meanwhile), then one share per other thread."""
+    """Point ranges of the attraction: this thread's first, then one share per other thread.
+
+    This thread builds the tree meanwhile, so it takes what makes both end together: building
+    the tree costs about ``TREE_COST`` of the whole attraction (measured on 10,000
+    Fashion-MNIST images: 0.65 ms against 2.8 ms), so its share is (1 - r (t - 1)) / (1 + r),
+    none from 5 threads on.
+    """
     if threads <= 1:
         return np.array([0, n], np.int64)
-    shares = np.array([1.0 / 3.0] + [1.0] * (threads - 1))
+    r = TREE_COST
+    own = max(0.0, (1.0 - r * (threads - 1)) / (1.0 + r))
+    shares = np.array([own] + [1.0] * (threads - 1))
     return np.round(np.concatenate([[0.0], np.cumsum(shares)]) / shares.sum() * n).astype(np.int64)
 
 
