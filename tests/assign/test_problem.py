@@ -63,3 +63,25 @@ def test_every_forward_search_deferred_still_gives_the_optimum(
     mine = assignment_cost(points, sol.node_of_point, side, side)
     assert len(set(sol.node_of_point.tolist())) == side * side
     assert mine == pytest.approx(float(cost[r, c].sum()), rel=1e-9)
+
+
+@pytest.mark.parametrize("tail", [0.0, 1.0])
+def test_auction_phases_cut_short_still_give_the_optimum(
+    tail: float, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Whether the auction's early phases run their tail (0) or stop as soon as the queue
+    no longer halves (1: every row counts as the tail), the result is scipy's optimum."""
+    monkeypatch.setattr(problem, "AUCTION_TAIL", tail)
+    rng = np.random.default_rng(7)
+    side = 20
+    centres = rng.uniform(0.2, 0.8, size=(4, 2))  # clusters and empty corners: long bid chains
+    points = np.clip(
+        centres[rng.integers(0, 4, side * side)] + rng.normal(0, 0.05, (side**2, 2)), 0, 1
+    )
+    sol = solve_lattice(points, side, side)
+    cost = dense_cost_matrix(points, side, side)
+    r, c = linear_sum_assignment(cost)
+    mine = assignment_cost(points, sol.node_of_point, side, side)
+    assert len(set(sol.node_of_point.tolist())) == side * side
+    assert mine == pytest.approx(float(cost[r, c].sum()), rel=1e-9)
+    assert sol.lower_bound == pytest.approx(mine, rel=1e-9)

@@ -5,7 +5,8 @@ areas. Shortest augmenting paths would correct that one long search at a time; a
 it with local bids (each unmatched point takes its best node and lowers that node's potential by
 its margin over the second best plus ``eps``), so a correction travels as a chain of bids. The
 margin shrinks by ``factor`` per phase; a phase stops at a bid budget (bids can stall where a
-region lacks candidate edges). Only the potentials are kept: the exact solve starts from them.
+region lacks candidate edges), and a phase before the last also stops when its last few waiting
+rows stop clearing fast. Only the potentials are kept: the exact solve starts from them.
 
 The ``M - n`` zero-cost dummy rows bid too, for the nodes of highest potential (found with a
 lazy max-heap), so that the empty cells end up at the top potential level, as optimality asks.
@@ -17,6 +18,8 @@ import numba as nb
 import numpy as np
 
 from tsnegrid.assign.solver.pyramid import _heap_pop, _heap_push
+
+TAIL_MIN = 16  # a phase's tail (see scaled_auction's tail_share) has at least these rows
 
 
 @nb.njit(cache=True)
@@ -75,7 +78,7 @@ def _keep(i, n, g, v, vmax, eps, col4row):  # type: ignore[no-untyped-def]
 
 
 @nb.njit(cache=True)
-def _phase(g, v, eps, budget, row4col, col4row):  # type: ignore[no-untyped-def]
+def _phase(g, v, eps, budget, row4col, col4row, tail_stop):  # type: ignore[no-untyped-def]
     """One auction at margin ``eps``, keeping assignments that still satisfy eps-slackness."""
     n, n_all, m = len(g[0]) - 1, len(col4row), len(v)
     queue = np.empty(n_all + budget + 1, dtype=np.int64)
@@ -96,10 +99,12 @@ def _phase(g, v, eps, budget, row4col, col4row):  # type: ignore[no-untyped-def]
             tail += 1
     head = 0
     # A phase that stops shrinking its queue is in a price war; the exact solve ends it faster.
+    # With ``tail_stop`` rows or fewer waiting, it stops once the queue no longer halves.
     check, every, waiting = 0, max(64, n_all), tail
     while head < tail and head < budget:
         if head >= check + every:
-            if tail - head >= waiting:
+            left = tail - head
+            if left >= waiting or (left <= tail_stop and 2 * left > waiting):
                 break
             check, waiting = head, tail - head
         i = queue[head]
@@ -120,19 +125,27 @@ def _phase(g, v, eps, budget, row4col, col4row):  # type: ignore[no-untyped-def]
 
 
 @nb.njit(cache=True)
-def scaled_auction(indptr, indices, costs, v, eps0, eps_min, budget, factor=4.0):  # type: ignore[no-untyped-def]
+def scaled_auction(indptr, indices, costs, v, eps0, eps_min, budget, factor=4.0, tail_share=0.0):  # type: ignore[no-untyped-def]
     """Refine ``v`` (``(M,)``) in place at margins ``eps0, eps0 / factor, ...`` to ``eps_min``.
 
     ``indptr, indices, costs`` is the CSR candidate graph of the ``n`` points; ``budget`` bounds
-    the bids of one phase. Returns (M,) the row holding each column at the end (-1 for none;
-    ``n`` and above are dummy rows).
+    the bids of one phase. A phase before the last stops once at most ``tail_share`` of the rows
+    (and at least ``TAIL_MIN``; none for 0) wait and the queue did not halve over the last
+    ``n`` bids: the last few rows of a phase need long chains of bids across the lattice (the
+    nodes still free lie together, in a region short of points far from them), often most of
+    the phase's bids, and the next phase serves them anyway. The last phase goes on (its
+    leftovers need long exact searches).
+    Returns (M,) the row holding each column at the end (-1 for none; ``n`` and above are
+    dummy rows).
     """
     m = len(v)
     n_all = max(m, len(indptr) - 1)
     row4col = np.full(m, -1, dtype=np.int64)
     col4row = np.full(n_all, -1, dtype=np.int64)
     eps = eps0
+    tail_stop = max(TAIL_MIN, int(tail_share * n_all)) if tail_share > 0 else 0
     while eps >= eps_min:
-        _phase((indptr, indices, costs), v, eps, budget, row4col, col4row)
+        last = eps / factor < eps_min
+        _phase((indptr, indices, costs), v, eps, budget, row4col, col4row, 0 if last else tail_stop)
         eps /= factor
     return row4col

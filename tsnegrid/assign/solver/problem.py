@@ -36,6 +36,10 @@ BID_BUDGET = 2  # zero-margin bids per free row before shortest augmenting paths
 AUCTION_EPS = (1.0, 0.01)  # first and last auction margin, in squared node spacings
 K_REVERSE = 8  # nearest points given to a node that no candidate list holds
 AUCTION_BUDGET = 100  # bids per point and auction phase before the phase gives up
+# Share of the rows an auction phase before the last may leave waiting once its bids stop
+# clearing them fast (full lattices only: there the exact phase starts from the auction's
+# matching, while with empty cells it starts from the potentials alone, which the tail sharpens)
+AUCTION_TAIL = 5e-4
 STALL_SHARE = 1e-3  # rows the sparse auction may leave waiting before the implicit one runs
 STALL_MIN = 10  # ... and at least this many (a few stuck rows are cheap to augment)
 SCAN_LIMIT = (1024, 1 / 256)  # columns (at least, share of M) a forward search scans, then waits
@@ -97,7 +101,10 @@ def _refine(lat: Lattice, v: NDArray, k: int, feasible: NDArray, implicit: bool)
         indptr, indices = _graph(lat, v, k, feasible)
         costs = lat.costs(row_of_edges(indptr), indices)
         sparse_v = v.copy()
-        owner = scaled_auction(indptr, indices, costs, sparse_v, eps0, eps1, budget)
+        tail = AUCTION_TAIL if lat.m == lat.n else 0.0
+        owner = scaled_auction(
+            indptr, indices, costs, sparse_v, eps0, eps1, budget, tail_share=tail
+        )
         stalled = np.count_nonzero(owner < 0) > max(STALL_MIN, STALL_SHARE * len(owner))
         if not stalled:
             own = _own_nodes(owner, lat.n)
@@ -251,7 +258,8 @@ class SparseProblem:
         limit = max(SCAN_LIMIT[0], int(SCAN_LIMIT[1] * m)) if square else m + 1
         failed = augment_rows(np.asarray(free_rows, dtype=np.int64), graph, state, limit)
         if failed == ABORTED:  # the free columns lie far from the free rows: search from them
-            failed = augment_back(graph, by_column(self.indices, m), state, FREE)
+            cols = by_column(self.indices, self.erow, self.costs, m)
+            failed = augment_back(graph, cols, state, FREE)
         if failed:  # the sorted-assignment edges make this impossible; guard the invariant
             raise RuntimeError(f"sparse assignment found no augmenting path for {failed} rows")
 

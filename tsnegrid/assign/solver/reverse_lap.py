@@ -24,37 +24,44 @@ from tsnegrid.assign.solver.pyramid import _heap_pop, _heap_push
 
 
 @nb.njit(cache=True)
-def by_column(indices, m):  # type: ignore[no-untyped-def]
-    """The graph by columns: (M + 1,) start of each column's entries and (nnz,) their edges."""
+def by_column(indices, erow, costs, m):  # type: ignore[no-untyped-def]
+    """The graph by columns: (M + 1,) start of each column's entries, then (nnz,) the row
+    (int32) and the cost of each entry, the edges of a column in CSR order.
+
+    Rows and costs are copied next to each other so that a search reads a column's edges in
+    one sweep instead of through an index into the row-major arrays.
+    """
     colptr = np.zeros(m + 1, dtype=np.int64)
     for e in range(len(indices)):
         colptr[indices[e] + 1] += 1
     for j in range(m):
         colptr[j + 1] += colptr[j]
     fill = colptr[:m].copy()
-    edge_of = np.empty(len(indices), dtype=np.int64)
+    rows = np.empty(len(indices), dtype=np.int32)
+    cost = np.empty(len(indices))
     for e in range(len(indices)):
         j = indices[e]
-        edge_of[fill[j]] = e
+        rows[fill[j]] = erow[e]
+        cost[fill[j]] = costs[e]
         fill[j] += 1
-    return colptr, edge_of
+    return colptr, rows, cost
 
 
 @nb.njit(cache=True)
 def _scan_column(j, dj, g, cols, st, ws, size):  # type: ignore[no-untyped-def]
     """Relax the edges into column ``j`` (at distance ``dj``); return the heap size."""
-    costs, erow, ready = g[2], g[3], g[6]
-    colptr, edge_of = cols
+    ready = g[6]
+    colptr, crow, ccost = cols
     u, v, col4row = st[0], st[1], st[5]
     rdist, predcol, cdone, hkeys, hitems, touched = ws[1], ws[2], ws[3], ws[4], ws[5], ws[6]
+    vj = v[j]
     for a in range(colptr[j], colptr[j + 1]):
-        e = edge_of[a]
-        k = erow[e]
+        k = np.int64(crow[a])
         ready[k] = False
         mk = col4row[k]
         if mk >= 0 and cdone[mk]:
             continue  # settled (a rounding-negative reduced cost must not re-route it)
-        nd = dj + costs[e] - u[k] - v[j]
+        nd = dj + ccost[a] - u[k] - vj
         if nd < rdist[k]:
             if rdist[k] == np.inf:
                 touched[0] += 1
