@@ -27,10 +27,8 @@ images, else all layouts estimated on the same 500 anchors); otherwise the input
 
 from __future__ import annotations
 
-import threading
 from collections.abc import Callable
-from concurrent.futures import ThreadPoolExecutor
-from dataclasses import dataclass, replace
+from dataclasses import dataclass
 
 import numpy as np
 from numpy.typing import ArrayLike, NDArray
@@ -103,7 +101,10 @@ def polish_layout(
     x, start, mask = _validate(features, node_of_point, rows, cols, usable, effort)
     plan = plan_polish(x.shape, rows, cols, mask, effort, seed=seed, threads=threads)
     tick = _Ticks(progress, plan.las + plan.passes + 2 * plan.sweeps * len(plan.reaches) + 1)
-    tries = _tries(x, start, mask, rows, cols, plan, tick)
+    tries = [
+        _polish_once(x, start, mask, rows, cols, filtered, plan, tick)
+        for filtered in ((False, True) if plan.passes or plan.las else (False,))
+    ]
     result = _best(x, start, tries, rows, cols, seed=seed, threads=threads)
     tick.finish()
     return result
@@ -134,32 +135,6 @@ def plan_polish(
         seed=seed,
         threads=threads,
     )
-
-
-def _tries(
-    x: NDArray[np.float64],
-    start: NDArray[np.int64],
-    mask: NDArray[np.bool_],
-    rows: int,
-    cols: int,
-    plan: Plan,
-    tick: _Ticks,
-) -> list[_Try]:
-    """The swaps-only try, then (with passes to make) the sorting try.
-
-    With two threads or more, the swaps-only try runs on a thread of its own beside the
-    sorting try (whose passes keep the other threads busy only in part): neither try's result
-    depends on its thread count, so the pair is the same as one after the other.
-    """
-    if not (plan.passes or plan.las):
-        return [_polish_once(x, start, mask, rows, cols, False, plan, tick)]
-    if plan.threads < 2:
-        return [_polish_once(x, start, mask, rows, cols, f, plan, tick) for f in (False, True)]
-    alone = replace(plan, threads=1)
-    with ThreadPoolExecutor(1, thread_name_prefix="tsnegrid-swaps") as side:
-        swaps_only = side.submit(_polish_once, x, start, mask, rows, cols, False, alone, tick)
-        sorting = _polish_once(x, start, mask, rows, cols, True, plan, tick)
-        return [swaps_only.result(), sorting]
 
 
 def _best(
@@ -201,18 +176,15 @@ def _best(
 
 
 class _Ticks:
-    """Reports the fraction of ``total`` steps done to ``progress`` (if any), from any thread
-    (one report at a time)."""
+    """Reports the fraction of ``total`` steps done to ``progress`` (if any)."""
 
     def __init__(self, progress: Callable[[float], None] | None, total: int) -> None:
         self.progress, self.total, self.done = progress, total, 0
-        self.lock = threading.Lock()
 
     def __call__(self) -> None:
-        with self.lock:
-            self.done += 1
-            if self.progress is not None:
-                self.progress(min(1.0, self.done / self.total))
+        self.done += 1
+        if self.progress is not None:
+            self.progress(min(1.0, self.done / self.total))
 
     def finish(self) -> None:
         if self.progress is not None:
