@@ -70,27 +70,22 @@ def assess_quality(
         features, points, node_of_point, assigned, rows, cols, seed=seed, usable=usable
     )
     # The slow parts, the feature-space neighbour search and the feature distances behind DPQ,
-    # are done once for all three layouts; with more than one thread, the search runs on a
-    # thread of its own beside DPQ's workers (neither depends on the other).
+    # are done once for all three layouts.
     report = progress or (lambda fraction: None)
     sample = _np_rows(n, seed)
     start = neighbours if neighbours is None or sample is None else neighbours[sample]
+    shared = nearest_candidates(features, max(layout_ks(n)), start=start, rows=sample)
     steps = len(arrangements) + 2
-    with worker_pool(min(threads, 2)) as side:
-        search = submit(
-            side, partial(nearest_candidates, start=start, rows=sample), features, max(layout_ks(n))
-        )
-        dpqs = dpq_many(
-            features,
-            [a[2] for a in arrangements],
-            rows,
-            cols,
-            n_anchors=anchors_for(n),
-            seed=seed,
-            threads=threads,
-        )
-        report(1 / steps)
-        shared = search.result()
+    report(1 / steps)
+    dpqs = dpq_many(
+        features,
+        [a[2] for a in arrangements],
+        rows,
+        cols,
+        n_anchors=anchors_for(n),
+        seed=seed,
+        threads=threads,
+    )
     report(2 / steps)
     score = partial(
         evaluate_layout,
