@@ -8,9 +8,21 @@ from scipy.optimize import linear_sum_assignment
 
 from tsnegrid.assign.assignment import assignment_cost, dense_cost_matrix
 from tsnegrid.assign.grid import axis_coords
-from tsnegrid.assign.solver import problem, solve_lattice
+from tsnegrid.assign.solver import Solution, problem, solve_lattice
 from tsnegrid.assign.solver.auction import match_tight
 from tsnegrid.assign.solver.graph import Lattice
+
+
+def _assert_scipys_optimum(points: np.ndarray, side: int) -> tuple[Solution, float]:
+    """Solve ``points`` on a full side x side lattice; assert a one-to-one layout at scipy's
+    optimal cost. Returns the solution and its cost."""
+    sol = solve_lattice(points, side, side)
+    cost = dense_cost_matrix(points, side, side)
+    r, c = linear_sum_assignment(cost)
+    mine = assignment_cost(points, sol.node_of_point, side, side)
+    assert len(set(sol.node_of_point.tolist())) == side * side
+    assert mine == pytest.approx(float(cost[r, c].sum()), rel=1e-9)
+    return sol, mine
 
 
 def _tiny_graph() -> tuple[np.ndarray, np.ndarray, np.ndarray]:
@@ -57,12 +69,7 @@ def test_every_forward_search_deferred_still_gives_the_optimum(
     monkeypatch.setattr(problem, "SCAN_LIMIT", (1, 0.0))
     side = 14
     points = np.random.default_rng(seed).random((side * side, 2))
-    sol = solve_lattice(points, side, side)
-    cost = dense_cost_matrix(points, side, side)
-    r, c = linear_sum_assignment(cost)
-    mine = assignment_cost(points, sol.node_of_point, side, side)
-    assert len(set(sol.node_of_point.tolist())) == side * side
-    assert mine == pytest.approx(float(cost[r, c].sum()), rel=1e-9)
+    _assert_scipys_optimum(points, side)
 
 
 @pytest.mark.parametrize("tail", [0.0, 1.0])
@@ -78,10 +85,5 @@ def test_auction_phases_cut_short_still_give_the_optimum(
     points = np.clip(
         centres[rng.integers(0, 4, side * side)] + rng.normal(0, 0.05, (side**2, 2)), 0, 1
     )
-    sol = solve_lattice(points, side, side)
-    cost = dense_cost_matrix(points, side, side)
-    r, c = linear_sum_assignment(cost)
-    mine = assignment_cost(points, sol.node_of_point, side, side)
-    assert len(set(sol.node_of_point.tolist())) == side * side
-    assert mine == pytest.approx(float(cost[r, c].sum()), rel=1e-9)
-    assert sol.lower_bound == pytest.approx(mine, rel=1e-9)
+    sol, cost = _assert_scipys_optimum(points, side)
+    assert sol.lower_bound == pytest.approx(cost, rel=1e-9)

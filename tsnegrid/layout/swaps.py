@@ -6,11 +6,11 @@ are skipped, so ranks shift up as in DPQ). Its energy is ``Σ_r weights[r] * seq
 is a smooth increasing function of the mean sequences over all ranks; its derivative puts
 almost all of its weight on these first 8 ranks (``RANK_WEIGHTS``), so lowering the total energy
 raises DPQ_16. A swap of the contents of two cells changes the energy of those two anchors and
-of their neighbours only; the kernel keeps each cell's 8 neighbour distances and its energy, and
-applies a swap only when it lowers the total strictly, so the energy never rises. It also
-keeps each cell's distances to the images within ``w`` rows and columns (the *window*,
-:func:`init_window`), which is every distance a swap with a partner within ``w - 1`` (or
-``w - 2`` with 20 neighbour slots) can need, so a candidate swap is priced from tables.
+of their neighbours only; the kernel keeps each cell's energy and its distances to the images
+within ``w`` rows and columns (the *window*, :func:`init_window`: every distance a swap with a
+partner within ``w - 1``, or ``w - 2`` with 20 neighbour slots, can need, so a candidate swap
+is priced from tables), and applies a swap only when it lowers the total strictly, so the
+energy never rises.
 """
 
 from __future__ import annotations
@@ -105,25 +105,30 @@ def _energy(dist, present, weights, ns, buf):  # type: ignore[no-untyped-def]
 
 
 @numba.njit(cache=True, nogil=True)
-def init_state(features, item_at, nbr, weights):  # type: ignore[no-untyped-def]
-    """Each cell's ns neighbour distances and its energy (0 for cells without an image)."""
+def init_state(item_at, nbr, near, w, weights):  # type: ignore[no-untyped-def]
+    """Each cell's energy (0 for cells without an image), from the window table ``near`` of
+    :func:`init_window`."""
     n_cells = item_at.size
     ns = nbr.shape[1]
-    dist = np.zeros((n_cells, ns))
     energy = np.zeros(n_cells)
+    d8 = np.zeros(ns)
     present = np.zeros(ns, dtype=np.bool_)
     buf = np.empty(8)
     for cell in range(n_cells):
-        a = item_at[cell]
-        if a < 0:
+        if item_at[cell] < 0:
             continue
         for s in range(ns):
             t = nbr[cell, s]
             present[s] = t >= 0 and item_at[t] >= 0
-            if present[s]:
-                dist[cell, s] = _distance(features, a, item_at[t])
-        energy[cell] = _energy(dist[cell], present, weights, ns, buf)
-    return dist, energy
+            d8[s] = near[cell, _slot(s, w)]
+        energy[cell] = _energy(d8, present, weights, ns, buf)
+    return energy
+
+
+@numba.njit(cache=True, nogil=True)
+def _slot(s, w):  # type: ignore[no-untyped-def]
+    """The window slot (see :func:`init_window`) of neighbour slot ``s``."""
+    return (_DR[s] + w) * (2 * w + 1) + _DC[s] + w
 
 
 @numba.njit(cache=True, nogil=True)
@@ -160,7 +165,7 @@ def _refresh_window(features, item_at, near, rows, cols, w, cell, forward=False)
 
 @numba.njit(cache=True, nogil=True)
 def _swap_delta(  # type: ignore[no-untyped-def]
-    item_at, nbr, near, w, dist, energy, weights, ca, cb, dra, dca, da, db, touched, new_e, work
+    item_at, nbr, near, w, energy, weights, ca, cb, dra, dca, da, db, touched, new_e, work
 ):
     """Energy change of swapping the contents of cells ca and cb; fills the touched anchors'
     new energies (``touched[:m]``, ``new_e[:m]``) and the moved images' distances ``da`` (the
@@ -217,7 +222,7 @@ def _swap_delta(  # type: ignore[no-untyped-def]
                     d8[s] = db[_OPPOSITE[s]]
                 else:
                     o = item_at[t] if t >= 0 else -1
-                    d8[s] = dist[c, s]
+                    d8[s] = near[c, _slot(s, w)]
                 present[s] = o >= 0
             e = _energy(d8, present, weights, ns, buf)
         touched[m] = c
@@ -228,20 +233,14 @@ def _swap_delta(  # type: ignore[no-untyped-def]
 
 
 @numba.njit(cache=True, nogil=True)
-def _apply(item_at, nbr, dist, energy, ca, cb, da, db, touched, new_e, m):  # type: ignore[no-untyped-def]
-    a, b = item_at[ca], item_at[cb]
-    item_at[ca], item_at[cb] = b, a
-    for s in range(nbr.shape[1]):
-        dist[ca, s] = da[s]
-        dist[cb, s] = db[s]
-        t = nbr[ca, s]
-        if t >= 0 and t != cb:
-            dist[t, _OPPOSITE[s]] = da[s]
-        t = nbr[cb, s]
-        if t >= 0 and t != ca:
-            dist[t, _OPPOSITE[s]] = db[s]
+def _apply(features, item_at, near, rows, cols, w, energy, ca, cb, touched, new_e, m):  # type: ignore[no-untyped-def]
+    """Swap the contents of cells ca and cb: the touched anchors take their new energies, and
+    both cells' window distances are computed afresh."""
+    item_at[ca], item_at[cb] = item_at[cb], item_at[ca]
     for u in range(m):
         energy[touched[u]] = new_e[u]
+    _refresh_window(features, item_at, near, rows, cols, w, ca)
+    _refresh_window(features, item_at, near, rows, cols, w, cb)
 
 
 @numba.njit(cache=True, nogil=True)
@@ -252,7 +251,6 @@ def swap_sweep(  # type: ignore[no-untyped-def]
     nbr,
     near,
     w,
-    dist,
     energy,
     weights,
     rows,
@@ -278,8 +276,6 @@ def swap_sweep(  # type: ignore[no-untyped-def]
     ns = nbr.shape[1]
     da = np.empty(ns)
     db = np.empty(ns)
-    best_da = np.empty(ns)
-    best_db = np.empty(ns)
     touched = np.empty(2 + 2 * ns, dtype=np.int64)
     new_e = np.empty(2 + 2 * ns)
     best_touched = np.empty(2 + 2 * ns, dtype=np.int64)
@@ -305,7 +301,6 @@ def swap_sweep(  # type: ignore[no-untyped-def]
                     nbr,
                     near,
                     w,
-                    dist,
                     energy,
                     weights,
                     ca,
@@ -320,26 +315,23 @@ def swap_sweep(  # type: ignore[no-untyped-def]
                 )
                 if delta < best:
                     best, best_cb, best_m = delta, cb, m
-                    best_da[:] = da
-                    best_db[:] = db
                     best_touched[:m] = touched[:m]
                     best_new[:m] = new_e[:m]
         if best_cb >= 0:
             _apply(
+                features,
                 item_at,
-                nbr,
-                dist,
+                near,
+                rows,
+                cols,
+                w,
                 energy,
                 ca,
                 best_cb,
-                best_da,
-                best_db,
                 best_touched,
                 best_new,
                 best_m,
             )
-            _refresh_window(features, item_at, near, rows, cols, w, ca)
-            _refresh_window(features, item_at, near, rows, cols, w, best_cb)
             swaps += 1
             gained += best
             for cell in (ca, best_cb):

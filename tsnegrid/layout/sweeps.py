@@ -45,9 +45,9 @@ def swap_sweeps(
     if sweeps == 0:
         return 0, 0
     nbr = neighbour_table(rows, cols, mask, SLOTS)
-    dist, energy = init_state(x, item_at, nbr, RANK_WEIGHTS)
     w = max(reaches) + (1 if SLOTS == 8 else 2)  # every distance a swap can price
     near = init_window(x, item_at, rows, cols, w)
+    energy = init_state(item_at, nbr, near, w, RANK_WEIGHTS)
     swept = swaps = 0
     with worker_pool(threads) as pool:
         for reach in reaches:
@@ -56,7 +56,7 @@ def swap_sweeps(
             bands = list(itertools.pairwise(edges))
             active = item_at >= 0
 
-            state = (x, item_at, mask, nbr, near, w, dist, energy, rows, cols, reach, active)
+            state = (x, item_at, mask, nbr, near, w, energy, rows, cols, reach, active)
             sweep_band = functools.partial(_sweep_band, state)
 
             for _ in range(sweeps):
@@ -73,7 +73,7 @@ def swap_sweeps(
 
 def _sweep_band(state: tuple, rows_of: tuple[int, int]) -> int:
     """One band's pair swaps (see :func:`swap_sweep`); the number of swaps made."""
-    x, item_at, mask, nbr, near, w, dist, energy, rows, cols, reach, active = state
+    x, item_at, mask, nbr, near, w, energy, rows, cols, reach, active = state
     made, _ = swap_sweep(
         x,
         item_at,
@@ -81,7 +81,6 @@ def _sweep_band(state: tuple, rows_of: tuple[int, int]) -> int:
         nbr,
         near,
         w,
-        dist,
         energy,
         RANK_WEIGHTS,
         rows,
