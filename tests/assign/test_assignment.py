@@ -16,8 +16,8 @@ from tsnegrid.assign.assignment import (
     assign_to_grid,
     dense_cost_matrix,
 )
-from tsnegrid.assign.grid import cell_width, grid_nodes
-from tsnegrid.assign.solver import problem, solve_lattice
+from tsnegrid.assign.grid import axis_coords, cell_width, grid_nodes
+from tsnegrid.assign.solver import multilevel, problem, solve_lattice
 from tsnegrid.errors import UsageError
 
 
@@ -136,6 +136,30 @@ def test_backward_augmenting_paths_match_scipy(
         rng = np.random.default_rng([seed, n, rows, cols, KINDS.index(kind), 11])
         result, best = check_against_scipy(make(kind, rng, n, rows, cols), rows, cols)
         assert result.lower_bound == pytest.approx(best, rel=1e-9, abs=1e-9)
+
+
+@pytest.mark.parametrize(("n", "rows", "cols"), [s for s in SHAPES if s[1] * s[2] > 256])
+@pytest.mark.parametrize("kind", KINDS)
+def test_one_axis_coarsening_matches_scipy(
+    n: int, rows: int, cols: int, kind: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Every level coarsened one axis at a time (as above ``ONE_AXIS_FROM`` nodes), forced."""
+    monkeypatch.setattr(multilevel, "ONE_AXIS_FROM", 0)
+    for seed in range(2):
+        rng = np.random.default_rng([seed, n, rows, cols, KINDS.index(kind), 13])
+        result, best = check_against_scipy(make(kind, rng, n, rows, cols), rows, cols)
+        assert result.lower_bound == pytest.approx(best, rel=1e-9, abs=1e-9)
+
+
+def test_large_lattices_are_coarsened_one_axis_at_a_time() -> None:
+    def shape(rows: int, cols: int) -> tuple[int, int]:
+        xs, ys = multilevel.coarser(axis_coords(cols), axis_coords(rows))
+        return len(ys), len(xs)
+
+    assert shape(500, 500) == (250, 250)  # 250,000 nodes: both axes
+    assert shape(1000, 1000) == (1000, 500)  # a million: the longer axis, x on a tie
+    assert shape(1000, 500) == (500, 500)
+    assert shape(600, 999) == (600, 500)
 
 
 @pytest.mark.parametrize(

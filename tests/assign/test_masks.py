@@ -16,6 +16,7 @@ from tsnegrid.assign.assignment import (
     lapjv_available,
 )
 from tsnegrid.assign.grid import cell_width, grid_nodes
+from tsnegrid.assign.solver import multilevel
 from tsnegrid.errors import UsageError
 
 
@@ -85,6 +86,17 @@ def test_masked_larger_grids_match_scipy(mask_kind: str) -> None:
     usable = make_mask(mask_kind, rng, 45, 50)
     n = int(usable.sum()) - 20
     check(make_points("uniform", rng, n), 45, 50, usable)
+
+
+@pytest.mark.parametrize("mask_kind", ["disc", "half"])
+def test_masked_grids_coarsened_one_axis_at_a_time_match_scipy(
+    mask_kind: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The coarse masks when only one axis is halved per level (forced below its threshold)."""
+    monkeypatch.setattr(multilevel, "ONE_AXIS_FROM", 0)
+    rng = np.random.default_rng(len(mask_kind) + 3)
+    usable = make_mask(mask_kind, rng, 40, 47)
+    check(make_points("blobs", rng, int(usable.sum()) - 9), 40, 47, usable)
 
 
 def test_a_two_dimensional_mask_is_the_same_as_its_ravel() -> None:
