@@ -1,6 +1,7 @@
 """The exact solver: coarse-to-fine potentials, a sparse warm solve, certify, repeat.
 
-1. Solve a half-resolution problem (recursively) and interpolate its node potentials.
+1. Solve a coarser problem (recursively; both axes halved, or on lattices above
+   ``ONE_AXIS_FROM`` nodes the longer one) and interpolate its node potentials.
 2. Give each point ``K_CANDIDATES`` low nodes under ``c_ij - v_j`` (a flood from its best
    node, see :mod:`.flood`) plus one edge of a feasible sorting-based assignment; refine the
    potentials by a scaled auction (on the full implicit problem where the sparse one stalls:
