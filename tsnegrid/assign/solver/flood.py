@@ -100,6 +100,19 @@ def nearest_usable(lat: Lattice) -> NDArray[np.int64]:
     return nodes[np.asarray(near, dtype=np.int64)]
 
 
+def nearest_node(lat: Lattice) -> NDArray[np.int64]:
+    """(n,) the node nearest to each point (the node a flood without ``start`` descends from)."""
+    out = np.empty(lat.n, dtype=np.int64)
+    _nearest_all(lat.px, lat.py, lat.xs, lat.ys, out)
+    return out
+
+
+@nb.njit(cache=True)
+def _nearest_all(px, py, xs, ys, out):  # type: ignore[no-untyped-def]
+    for i in range(len(px)):
+        out[i] = _nearest(py[i], ys) * len(xs) + _nearest(px[i], xs)
+
+
 def candidates(
     lat: Lattice, v: NDArray[np.float64], k: int, start: NDArray[np.int64] | None = None
 ) -> tuple[NDArray, NDArray]:
