@@ -89,31 +89,36 @@ def test_auction_phases_cut_short_still_give_the_optimum(
     assert sol.lower_bound == pytest.approx(cost, rel=1e-9)
 
 
-def test_refloods_start_from_the_points_own_usable_nodes() -> None:
-    """The own node where a point has a usable one; elsewhere the (usable) node nearest to it."""
-    points = np.array([[0.0, 0.0], [1.0, 1.0], [0.5, 0.0], [0.0, 1.0]])
-    xs, ys = axis_coords(3), axis_coords(3)
-    own = np.array([4, -1, 8, 2], dtype=np.int64)
-    full = Lattice.of(points, xs, ys, None)
-    assert problem._flood_starts(full, None) is None
-    starts = problem._flood_starts(full, own)
-    assert starts is not None and starts.tolist() == [4, 8, 8, 2]  # point 1: its nearest
-    usable = np.ones(9, dtype=np.bool_)
-    usable[[2, 8]] = False  # point 2's own node and point 1's nearest are masked
-    masked = Lattice.of(points, xs, ys, usable)
-    starts = problem._flood_starts(masked, own)
-    assert starts is not None
-    assert starts[0] == 4 and usable[starts].all()
-    assert starts[1] in (5, 7) and starts[2] == 1 and starts[3] == 6  # nearest usable ones
+def test_a_flood_descends_from_the_points_own_usable_node() -> None:
+    """Two wells in the potentials: a point near well A whose own node is B's floor finds B
+    first; with B masked, or without an own node, it descends from its nearest node into A."""
+    side = 9
+    a, b = 1 * side + 1, 7 * side + 7  # node (1, 1) and node (7, 7)
+    v = np.zeros(side * side)
+    v[[a, b]] = 1.0  # far deeper than any squared distance in the unit square
+    points = np.array([[0.1, 0.1], [0.2, 0.15]])  # both next to A
+    lat = Lattice.of(points, axis_coords(side), axis_coords(side), None)
+    first = problem.candidates(lat, v, 3)[1][::3]
+    assert first.tolist() == [a, a]  # both descend from their nearest node into well A
+    own = np.array([b, -1], dtype=np.int64)
+    assert problem.candidates(lat, v, 3, own)[1][::3].tolist() == [b, a]
+    usable = np.ones(side * side, dtype=np.bool_)
+    usable[b] = False
+    masked = Lattice.of(points, axis_coords(side), axis_coords(side), usable)
+    assert problem.candidates(masked, v, 3, own)[1][::3].tolist() == [a, a]
 
 
-def test_a_flood_from_the_own_node_finds_the_same_candidates_on_a_smooth_bowl() -> None:
+@pytest.mark.parametrize("masked", [False, True])
+def test_a_flood_from_any_own_node_finds_the_same_candidates_on_a_smooth_bowl(
+    masked: bool,
+) -> None:
     """Under smooth potentials every point's bowl has one floor: any start finds it."""
     rng = np.random.default_rng(3)
-    points = rng.random((400, 2))
-    lat = Lattice.of(points, axis_coords(20), axis_coords(20), None)
+    points = rng.random((300, 2))
+    usable = (np.arange(400) % 20 < 16) if masked else None  # a convex usable part
+    lat = Lattice.of(points, axis_coords(20), axis_coords(20), usable)
     v = -0.5 * lat.costs(np.zeros(lat.m, dtype=np.int64), np.arange(lat.m))  # a gentle bowl
-    own = rng.permutation(lat.m).astype(np.int64)
+    own = rng.integers(-1, lat.m, lat.n)
     default = problem.candidates(lat, v, 12)
-    started = problem.candidates(lat, v, 12, problem._flood_starts(lat, own))
+    started = problem.candidates(lat, v, 12, own)
     assert np.array_equal(default[1], started[1])

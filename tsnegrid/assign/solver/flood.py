@@ -60,15 +60,15 @@ def _descend(px, py, xs, ys, v, r, c):  # type: ignore[no-untyped-def]
 @nb.njit(cache=True, nogil=True)
 def _flood_block(px, py, xs, ys, v, start, lo, hi, out):  # type: ignore[no-untyped-def]
     """Rows ``lo:hi`` of ``out`` (n, k): the first ``k`` nodes that a best-first flood from each
-    point's floor reaches. The descent starts at ``start[i]`` or, when ``start`` is empty, at
-    the node nearest to the point."""
+    point's floor reaches. The descent starts at ``start[i]`` or, when ``start`` is empty or
+    ``start[i]`` is -1, at the node nearest to the point."""
     rows, cols = len(ys), len(xs)
     k = out.shape[1]
     seen = np.full(rows * cols, -1, dtype=np.int64)  # the last point that pushed each node
     hkeys = np.empty(4 * k + 8)
     hitems = np.empty(4 * k + 8, dtype=np.int64)
     for i in range(lo, hi):
-        if len(start):
+        if len(start) and start[i] >= 0:
             r, c = start[i] // cols, start[i] % cols
         else:
             r, c = _nearest(py[i], ys), _nearest(px[i], xs)
@@ -100,29 +100,24 @@ def nearest_usable(lat: Lattice) -> NDArray[np.int64]:
     return nodes[np.asarray(near, dtype=np.int64)]
 
 
-def nearest_node(lat: Lattice) -> NDArray[np.int64]:
-    """(n,) the node nearest to each point (the node a flood without ``start`` descends from)."""
-    out = np.empty(lat.n, dtype=np.int64)
-    _nearest_all(lat.px, lat.py, lat.xs, lat.ys, out)
-    return out
-
-
-@nb.njit(cache=True)
-def _nearest_all(px, py, xs, ys, out):  # type: ignore[no-untyped-def]
-    for i in range(len(px)):
-        out[i] = _nearest(py[i], ys) * len(xs) + _nearest(px[i], xs)
-
-
 def candidates(
-    lat: Lattice, v: NDArray[np.float64], k: int, start: NDArray[np.int64] | None = None
+    lat: Lattice, v: NDArray[np.float64], k: int, own: NDArray[np.int64] | None = None
 ) -> tuple[NDArray, NDArray]:
     """CSR (indptr, indices) of each point's ``min(k, M)`` candidate nodes under ``c_ij - v_j``.
 
-    ``start`` is :func:`nearest_usable` (computed when None); masked nodes come last in a
-    flood, through their penalty.
+    A point's descent starts from its ``own`` node (an auction's, within a margin of its best)
+    where it has a usable one, else from the usable node nearest to it (:func:`nearest_usable`);
+    masked nodes come last in a flood, through their penalty.
     """
     k = min(k, lat.m)
-    start = nearest_usable(lat) if start is None else start
+    start = nearest_usable(lat)  # empty without a mask: the flood starts at the nearest node
+    if own is not None:
+        usable = own >= 0
+        if lat.masked:
+            usable[usable] = lat.usable[own[usable]]
+            start = np.where(usable, own, start)
+        else:
+            start = np.where(usable, own, -1)
     v_real = np.ascontiguousarray(lat.reduced_potentials(v))
     out = np.empty((lat.n, k), dtype=np.int64)
     run_blocks(

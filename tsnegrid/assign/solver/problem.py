@@ -18,7 +18,7 @@ from numpy.typing import NDArray
 
 from tsnegrid.assign.solver.auction import match_tight, row_reduction
 from tsnegrid.assign.solver.eps_auction import scaled_auction
-from tsnegrid.assign.solver.flood import candidates, nearest_node, nearest_usable
+from tsnegrid.assign.solver.flood import candidates
 from tsnegrid.assign.solver.graph import (
     Lattice,
     merge_edges,
@@ -81,26 +81,12 @@ def _graph(lat: Lattice, v: NDArray, k: int, feasible: NDArray, own: NDArray | N
     A point's flood starts from its ``own`` node where it has one: the auction left it within a
     margin of the point's best, where the descent from the nearest node walks tens of cells.
     """
-    indptr, indices = merge_edges(
-        *candidates(lat, v, k, _flood_starts(lat, own)), np.arange(lat.n), feasible, lat.m
-    )
+    indptr, indices = merge_edges(*candidates(lat, v, k, own), np.arange(lat.n), feasible, lat.m)
     if own is not None:
         rows = np.flatnonzero(own >= 0)
         indptr, indices = merge_edges(indptr, indices, rows, own[rows], lat.m)
     rows_add, cols_add = uncovered_column_edges(lat, indices, K_REVERSE)
     return merge_edges(indptr, indices, rows_add, cols_add, lat.m)
-
-
-def _flood_starts(lat: Lattice, own: NDArray | None) -> NDArray[np.int64] | None:
-    """(n,) the node each point's candidate flood descends from: its ``own`` node where it has
-    a usable one, else the usable node nearest to it (None without ``own``: the flood's
-    default, the same nodes)."""
-    if own is None:
-        return None
-    start = nearest_usable(lat) if lat.masked else nearest_node(lat)
-    mine = own >= 0
-    mine[mine] = lat.usable[own[mine]]
-    return np.where(mine, own, start)
 
 
 def _refine(lat: Lattice, v: NDArray, k: int, feasible: NDArray, implicit: bool):  # type: ignore[no-untyped-def]
