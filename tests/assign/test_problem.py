@@ -8,7 +8,7 @@ from scipy.optimize import linear_sum_assignment
 
 from tsnegrid.assign.assignment import assignment_cost, dense_cost_matrix
 from tsnegrid.assign.grid import axis_coords
-from tsnegrid.assign.solver import Solution, problem, solve_lattice
+from tsnegrid.assign.solver import Solution, flood, problem, solve_lattice
 from tsnegrid.assign.solver.auction import match_tight
 from tsnegrid.assign.solver.graph import Lattice
 
@@ -122,3 +122,25 @@ def test_a_flood_from_any_own_node_finds_the_same_candidates_on_a_smooth_bowl(
     default = problem.candidates(lat, v, 12)
     started = problem.candidates(lat, v, 12, own)
     assert np.array_equal(default[1], started[1])
+
+
+def test_a_flood_starts_near_the_floor_where_potentials_stretch_the_points() -> None:
+    """Potentials ``x^2 / 2`` send a point at (x, y) to its floor at (2x, y): the node whose
+    pre-image holds the point is within two cells of it (the stretch), where the nearest node is
+    far, and both starts give the same candidates."""
+    side = 41
+    rng = np.random.default_rng(5)
+    points = rng.random((500, 2)) * [0.5, 1.0]
+    lat = Lattice.of(points, axis_coords(side), axis_coords(side), None)
+    v = np.tile(lat.xs**2 / 2, side)
+    start = flood._preimage_starts(lat.px, lat.py, lat.xs, lat.ys, v)
+    floor_r = np.rint(points[:, 1] * (side - 1))
+    floor_c = np.rint(2 * points[:, 0] * (side - 1))
+    assert np.all(start >= 0)
+    assert np.abs(start // side - floor_r).max() <= 1
+    assert np.abs(start % side - floor_c).max() <= 2  # two nodes map to each cell
+    from_nearest = np.empty((lat.n, 8), dtype=np.int64)
+    flood._flood_block(
+        lat.px, lat.py, lat.xs, lat.ys, v, np.zeros(0, np.int64), 0, lat.n, from_nearest
+    )
+    assert np.array_equal(problem.candidates(lat, v, 8)[1], from_nearest.ravel())
