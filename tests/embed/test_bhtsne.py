@@ -10,6 +10,7 @@ from tests.embed.test_quadtree import forces
 from tsnegrid.embed import bhtsne
 from tsnegrid.embed.neighbours import feature_neighbours
 from tsnegrid.embed.pca import reduce_pca
+from tsnegrid.runtime.workers import worker_pool
 
 
 @pytest.fixture(scope="module")
@@ -47,6 +48,16 @@ def test_affinities_are_symmetric_sum_to_one_and_reach_the_perplexity(digits):
     cond = bhtsne._conditional_affinities(nb.distances, 30.0)
     entropy = -(cond * np.log(np.where(cond > 0, cond, 1.0))).sum(1)
     np.testing.assert_allclose(np.exp(entropy), 30.0, rtol=1e-6)
+
+
+@pytest.mark.parametrize("threads", [2, 3])
+def test_affinities_on_worker_threads_are_the_same(digits, threads):
+    _, _, nb = digits
+    one = bhtsne.joint_affinities(nb.indices, nb.distances, 30.0)
+    with worker_pool(threads) as pool:
+        many = bhtsne.joint_affinities(nb.indices, nb.distances, 30.0, pool, threads)
+    for a, b in zip(one, many, strict=True):
+        np.testing.assert_array_equal(a, b)
 
 
 def test_attraction_follows_the_affinities(digits):

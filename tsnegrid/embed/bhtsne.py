@@ -73,16 +73,15 @@ class Schedule:
 
 
 @numba.njit(cache=True, nogil=True)
-def _conditional_affinities(distances: NDArray[np.float64], perplexity: float) -> NDArray:
-    """Row-stochastic Gaussian affinities whose entropy is ``log(perplexity)`` (bisection on the
-    precision, as every t-SNE does)."""
-    n, k = distances.shape
-    out = np.zeros((n, k))
+def _conditional_rows(
+    distances: NDArray[np.float64], perplexity: float, lo: int, hi: int, out: NDArray[np.float64]
+) -> None:
+    """Rows ``lo:hi`` of :func:`_conditional_affinities` into ``out``."""
     target = np.log(perplexity)
-    for i in range(n):
+    for i in range(lo, hi):
         d2 = distances[i] ** 2
         shift = d2.min()
-        beta, lo, hi = 1.0, 0.0, np.inf
+        beta, lo_beta, hi_beta = 1.0, 0.0, np.inf
         for _ in range(200):
             w = np.exp(-(d2 - shift) * beta)
             total = w.sum()
@@ -90,12 +89,28 @@ def _conditional_affinities(distances: NDArray[np.float64], perplexity: float) -
             if abs(entropy - target) < 1e-8:
                 break
             if entropy > target:  # too flat: sharpen
-                lo = beta
-                beta = beta * 2.0 if hi == np.inf else (beta + hi) / 2.0
+                lo_beta = beta
+                beta = beta * 2.0 if hi_beta == np.inf else (beta + hi_beta) / 2.0
             else:
-                hi = beta
-                beta = (beta + lo) / 2.0
+                hi_beta = beta
+                beta = (beta + lo_beta) / 2.0
         out[i] = w / total
+
+
+def _conditional_affinities(
+    distances: NDArray[np.float64], perplexity: float, pool: Pool = None, threads: int = 1
+) -> NDArray[np.float64]:
+    """Row-stochastic Gaussian affinities whose entropy is ``log(perplexity)`` (bisection on the
+    precision, as every t-SNE does); rows in ``threads`` blocks on ``pool`` (each row is its
+    own, so the result does not depend on the split)."""
+    d = np.ascontiguousarray(distances, np.float64)
+    out = np.zeros(d.shape)
+    cuts = np.linspace(0, len(d), max(1, threads) + 1).astype(np.int64)
+    jobs = [
+        submit(pool, _conditional_rows, d, perplexity, lo, hi, out) for lo, hi in pairwise(cuts)
+    ]
+    for job in jobs:
+        job.result()
     return out
 
 
@@ -144,11 +159,15 @@ def _symmetrise(
 
 
 def joint_affinities(
-    indices: NDArray[np.intp], distances: NDArray[np.float64], perplexity: float
+    indices: NDArray[np.intp],
+    distances: NDArray[np.float64],
+    perplexity: float,
+    pool: Pool = None,
+    threads: int = 1,
 ) -> tuple[NDArray[np.int64], NDArray[np.int64], NDArray[np.float64]]:
     """t-SNE's symmetric affinities from each point's nearest neighbours (nearest first, self
-    excluded), as CSR arrays summing to 1."""
-    conditional = _conditional_affinities(np.ascontiguousarray(distances, np.float64), perplexity)
+    excluded), as CSR arrays summing to 1; the calibration on ``threads`` threads of ``pool``."""
+    conditional = _conditional_affinities(distances, perplexity, pool, threads)
     return _symmetrise(np.ascontiguousarray(indices, np.int64), conditional)
 
 
@@ -273,7 +292,6 @@ def tsne(
     -------
     (n, 2) float64 embedding, centred at 0.
     """
-    affinities = joint_affinities(indices, distances, perplexity)
     y = np.array(init, dtype=np.float64, order="C")
     n = len(y)
     forces = _Forces(n, threads)
@@ -285,6 +303,7 @@ def tsne(
     ]
     done = 0
     with worker_pool(threads) as pool:
+        affinities = joint_affinities(indices, distances, perplexity, pool, threads)
         for n_iter, exaggeration, momentum in phases:
             learning_rate = n / exaggeration
             for _ in range(n_iter):

@@ -415,12 +415,10 @@ def place_points(
     ref = np.ascontiguousarray(reference, dtype=np.float64)
     idx = np.ascontiguousarray(indices, dtype=np.int64)
     perplexity = min(PLACE_PERPLEXITY, max(1.0, idx.shape[1] / 3.0))
-    weights = bhtsne._conditional_affinities(
-        np.ascontiguousarray(distances, np.float64), perplexity
-    )
     field = repulsion_field(ref, threads=threads) if n_iter > 0 else _EMPTY_FIELD
     out = np.empty((len(idx), 2))
     with worker_pool(threads) as pool:
+        weights = bhtsne._conditional_affinities(distances, perplexity, pool, threads)
         jobs = [
             submit(pool, _place, ref, idx, weights, field, n_iter, out, lo, lo + _ROW_BLOCK)
             for lo in range(0, len(idx), _ROW_BLOCK)
