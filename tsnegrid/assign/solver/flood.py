@@ -2,12 +2,13 @@
 
 Under node potentials ``v`` the reduced value ``|p - q_j|^2 - v_j`` of a point ``p`` is a bowl
 over the lattice, stretched where ``v`` is steep, with its floor at the point's best node (on
-t-SNE output often many cells away from ``p``). Steepest descent from the node nearest ``p``
-finds that floor, and a best-first flood from it (a heap of the frontier's values, four
-neighbours per node) collects the ``k`` lowest nodes of the bowl, whatever its shape, for a few
-dozen heap operations per point. With a mask, the descent starts at the usable node nearest
-to the point instead, and masked nodes, whose penalty lifts them far above every usable one, come
-last in a flood.
+t-SNE output often many cells away from ``p``). Steepest descent finds that floor, from a node
+whose pre-image under ``v`` holds the point (a cell or two from the floor, see
+:func:`_preimage_starts`) or from the point's own node in an auction, and a best-first flood from
+it (a heap of the frontier's values, four neighbours per node) collects the ``k`` lowest nodes of
+the bowl, whatever its shape, for a few dozen heap operations per point. With a mask, the descent
+starts at the usable node nearest to the point instead, and masked nodes, whose penalty lifts them
+far above every usable one, come last in a flood.
 
 The lists are a heuristic: a point whose bowl has a second floor elsewhere misses it. Exactness
 does not rest on them: certification (:mod:`.certify`) searches all ``M`` nodes of every point
@@ -145,7 +146,8 @@ def candidates(
     """CSR (indptr, indices) of each point's ``min(k, M)`` candidate nodes under ``c_ij - v_j``.
 
     A point's descent starts from its ``own`` node (an auction's, within a margin of its best)
-    where it has a usable one, else from the usable node nearest to it (:func:`nearest_usable`);
+    where it has a usable one, else from the node whose pre-image holds it
+    (:func:`_preimage_starts`; with a mask, the usable node nearest to it, :func:`nearest_usable`);
     masked nodes come last in a flood, through their penalty.
     """
     k = min(k, lat.m)
