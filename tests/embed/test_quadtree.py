@@ -61,6 +61,70 @@ def test_quadtree_partitions_the_points_into_nested_cells(kind):
     assert sorted(covered) == list(range(len(y)))
 
 
+def reference_tree(y):
+    """The tree by splitting each node's points level by level, breadth first (the direct
+    construction, O(n x depth)), from the same Morton codes."""
+    bits = quadtree._BITS
+    lo = y.min(axis=0)
+    side = max(np.ptp(y[:, 0]), np.ptp(y[:, 1]))
+    side = (side if side > 0 else 1.0) * (1.0 + 1e-9)
+    q = np.minimum(((y - lo) * ((1 << bits) / side)).astype(np.int64), (1 << bits) - 1)
+    codes = [sum(((int(qx) >> b & 1) << (2 * b + 1)) | ((int(qy) >> b & 1) << (2 * b))
+                 for b in range(bits)) for qx, qy in q]  # fmt: skip
+    order = sorted(range(len(y)), key=lambda i: codes[i])
+    sc = [codes[i] for i in order]
+    nodes = [[0, len(y), 0, -1, 0]]  # start, end, level, first child, children
+    head = 0
+    while head < len(nodes):
+        start, end, level = nodes[head][:3]
+        if end - start >= 2:
+            while level < bits and sc[start] >> 2 * (bits - 1 - level) == sc[end - 1] >> 2 * (
+                bits - 1 - level
+            ):
+                level += 1
+            nodes[head][2] = level
+            if level < bits:
+                shift = 2 * (bits - 1 - level)
+                nodes[head][3] = len(nodes)
+                a = start
+                while a < end:
+                    b = a + 1
+                    while b < end and (sc[b] >> shift) & 3 == (sc[a] >> shift) & 3:
+                        b += 1
+                    nodes.append([a, b, level + 1, -1, 0])
+                    nodes[head][4] += 1
+                    a = b
+        head += 1
+    return np.array(order), np.array(nodes), side
+
+
+@pytest.mark.parametrize("kind", ["gaussian", "clusters", "duplicates", "line", "one", "same"])
+def test_quadtree_is_the_direct_level_by_level_split(kind):
+    """The one-pass construction gives the direct one's nodes, levels and numbering."""
+    rng = np.random.default_rng(4)
+    y = rng.normal(size=(600, 2)) * 20
+    if kind == "clusters":
+        y = rng.normal(size=(600, 2)) * 1e-4 + rng.integers(0, 3, size=(600, 1)) * 40.0
+    elif kind == "duplicates":
+        y[300:] = y[:300]
+        y[20:60] = y[7]
+    elif kind == "line":
+        y[:, 0] = -2.0
+    elif kind == "one":
+        y = y[:1]
+    elif kind == "same":
+        y[:] = y[3]
+    order, start, end, _, width, child, nchild, n_nodes = quadtree.build_tree(y)
+    ref_order, ref, side = reference_tree(y)
+    np.testing.assert_array_equal(order, ref_order)
+    assert n_nodes == len(ref)
+    np.testing.assert_array_equal(start, ref[:, 0])
+    np.testing.assert_array_equal(end, ref[:, 1])
+    np.testing.assert_array_equal(width, side / 2.0 ** ref[:, 2])
+    np.testing.assert_array_equal(child, ref[:, 3])
+    np.testing.assert_array_equal(nchild, ref[:, 4])
+
+
 @pytest.mark.parametrize("kind", ["gaussian", "duplicates"])
 def test_forces_are_exact_at_theta_zero_and_close_at_the_default(kind):
     rng = np.random.default_rng(2)
