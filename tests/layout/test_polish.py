@@ -275,3 +275,39 @@ def test_plan_spends_more_per_image_where_the_budget_allows(
     assert (plan.las > 0) == las
     assert plan.reaches == reaches
     assert plan.passes > 0 and plan.sweeps > 0
+
+
+@pytest.mark.parametrize("radius", [1, 3])
+def test_smoothed_map_is_the_window_mean_on_any_number_of_threads(radius: int) -> None:
+    """The box filter against a direct window sum (images weigh 1, empty cells their previous
+    value at a small weight, masked cells nothing), the same bits on 1 to 3 threads."""
+    from tsnegrid.layout.kernels import smooth_map
+    from tsnegrid.runtime.workers import worker_pool
+
+    rows, cols, d, hole = 9, 11, 7, 0.01
+    rng = np.random.default_rng(2)
+    x = rng.normal(size=(70, d))
+    item_at = np.full(rows * cols, EMPTY, dtype=np.int64)
+    item_at[rng.permutation(rows * cols)[:70]] = np.arange(70)
+    item_at[np.flatnonzero(item_at == EMPTY)[:5]] = UNUSABLE
+    previous = rng.normal(size=(rows * cols, d))
+    value = np.zeros((rows * cols, d))
+    weight = np.where(item_at >= 0, 1.0, np.where(item_at == EMPTY, hole, 0.0))
+    value[item_at >= 0] = x[item_at[item_at >= 0]]
+    value[item_at == EMPTY] = hole * previous[item_at == EMPTY]
+    expected = np.empty((rows * cols, d))
+    for r, c in itertools.product(range(rows), range(cols)):
+        window = [
+            a * cols + b
+            for a in range(max(0, r - radius), min(rows, r + radius + 1))
+            for b in range(max(0, c - radius), min(cols, c + radius + 1))
+        ]
+        expected[r * cols + c] = value[window].sum(0) / weight[window].sum()
+    results = []
+    for threads in (1, 2, 3):
+        out = np.empty((rows * cols, d))
+        with worker_pool(threads) as pool:
+            smooth_map(x, item_at, rows, cols, radius, hole, previous, out, pool, threads)
+        np.testing.assert_allclose(out, expected, rtol=1e-10, atol=1e-12)
+        results.append(out)
+    assert all(np.array_equal(results[0], r) for r in results[1:])

@@ -50,13 +50,15 @@ def filter_passes(
     rng = np.random.default_rng(seed)
     usable_cells = np.flatnonzero(item_at != UNUSABLE)
     previous = np.zeros((rows * cols, x.shape[1]))
-    smooth_map(x, item_at, rows, cols, 1, 0.0, previous, previous)
     smoothed = np.empty_like(previous)
     per_radius = passes // len(RADII) if passes else 0
     with worker_pool(threads) as pool:
+        smooth_map(x, item_at, rows, cols, 1, 0.0, previous, previous, pool, threads)
         for done in range(passes):
             radius = RADII[min(done // max(per_radius, 1), len(RADII) - 1)]
-            smooth_map(x, item_at, rows, cols, radius, HOLE_WEIGHT, previous, smoothed)
+            smooth_map(
+                x, item_at, rows, cols, radius, HOLE_WEIGHT, previous, smoothed, pool, threads
+            )
             previous, smoothed = smoothed, previous
             stride = STRIDES[done % len(STRIDES)] if radius > 1 else 1
             offset = rng.integers(TILE * stride, size=2)

@@ -7,66 +7,109 @@ given, so disjoint tiles may run on any number of threads with the same result.
 
 from __future__ import annotations
 
+import itertools
+from concurrent.futures import ThreadPoolExecutor
+
 import numba
 import numpy as np
+from numpy.typing import NDArray
+
+from tsnegrid.runtime.workers import submit
 
 EMPTY = -1
 UNUSABLE = -2
 MAX_BIDS = 10_000  # bids per cell at most in an auction (it needs tens)
 
 
-@numba.njit(cache=True, nogil=True)
-def smooth_map(features, item_at, rows, cols, radius, hole_weight, previous, out):  # type: ignore[no-untyped-def]
+def smooth_map(
+    features: NDArray[np.float64],
+    item_at: NDArray[np.int64],
+    rows: int,
+    cols: int,
+    radius: int,
+    hole_weight: float,
+    previous: NDArray[np.float64],
+    out: NDArray[np.float64],
+    pool: ThreadPoolExecutor | None = None,
+    threads: int = 1,
+) -> NDArray[np.float64]:
     """Box-filtered map of the features on the grid, normalised by the filtered weights.
 
     A cell's value is the weighted mean over the ``(2 radius + 1)²`` window around it (clipped
     at the border) of the cells' vectors: an image's features with weight 1, an empty cell's
     ``previous`` smoothed value with weight ``hole_weight``, a masked cell nothing. ``out`` is
-    (rows*cols, d); cells whose window weighs nothing get the mean of the features.
-    Returns the (rows*cols,) filtered weights.
+    (rows*cols, d) (it may be ``previous``); cells whose window weighs nothing get the mean of
+    the features. The feature dimensions are split into ``threads`` ranges, filtered on the
+    worker threads of ``pool`` when given: every value is the same sum in the same order
+    whatever the split. Returns the (rows*cols,) filtered weights.
     """
-    d = features.shape[1]
-    n_cells = rows * cols
-    # Prefix sums over (rows+1, cols+1): window sums in O(1) per cell and dimension.
-    acc = np.zeros((rows + 1, cols + 1, d))
+    weights = _window_weights(item_at, rows, cols, radius, hole_weight)
+    cuts = np.linspace(0, features.shape[1], max(1, threads) + 1).astype(np.int64).tolist()
+    args = (features, item_at, rows, cols, radius, hole_weight, previous, out, weights)
+    jobs = [submit(pool, _smooth_dims, *args, k0, k1) for k0, k1 in itertools.pairwise(cuts)]
+    for job in jobs:
+        job.result()
+    return weights
+
+
+@numba.njit(cache=True, nogil=True)
+def _window_weights(item_at, rows, cols, radius, hole_weight):  # type: ignore[no-untyped-def]
+    """(rows*cols,) the summed weights of each cell's window (see :func:`smooth_map`)."""
+    # Prefix sums over (rows+1, cols+1): window sums in O(1) per cell.
     wacc = np.zeros((rows + 1, cols + 1))
     for r in range(rows):
         for c in range(cols):
-            cell = r * cols + c
-            item = item_at[cell]
+            item = item_at[r * cols + c]
             w = 0.0
             if item >= 0:
                 w = 1.0
             elif item == EMPTY:
                 w = hole_weight
             wacc[r + 1, c + 1] = wacc[r, c + 1] + wacc[r + 1, c] - wacc[r, c] + w
-            for k in range(d):
+    weights = np.zeros(rows * cols)
+    for r in range(rows):
+        r0, r1 = max(0, r - radius), min(rows, r + radius + 1)
+        for c in range(cols):
+            c0, c1 = max(0, c - radius), min(cols, c + radius + 1)
+            weights[r * cols + c] = wacc[r1, c1] - wacc[r0, c1] - wacc[r1, c0] + wacc[r0, c0]
+    return weights
+
+
+@numba.njit(cache=True, nogil=True)
+def _smooth_dims(  # type: ignore[no-untyped-def]
+    features, item_at, rows, cols, radius, hole_weight, previous, out, weights, k0, k1
+):
+    """Dimensions ``k0:k1`` of :func:`smooth_map` into ``out``."""
+    kk = k1 - k0
+    acc = np.zeros((rows + 1, cols + 1, kk))
+    for r in range(rows):
+        for c in range(cols):
+            cell = r * cols + c
+            item = item_at[cell]
+            for k in range(kk):
                 v = 0.0
                 if item >= 0:
-                    v = features[item, k]
+                    v = features[item, k0 + k]
                 elif item == EMPTY:
-                    v = hole_weight * previous[cell, k]
+                    v = hole_weight * previous[cell, k0 + k]
                 acc[r + 1, c + 1, k] = acc[r, c + 1, k] + acc[r + 1, c, k] - acc[r, c, k] + v
-    mean = np.zeros(d)
+    mean = np.zeros(kk)
     for i in range(features.shape[0]):
-        for k in range(d):
-            mean[k] += features[i, k]
+        for k in range(kk):
+            mean[k] += features[i, k0 + k]
     mean /= max(1, features.shape[0])
-    weights = np.zeros(n_cells)
     for r in range(rows):
         r0, r1 = max(0, r - radius), min(rows, r + radius + 1)
         for c in range(cols):
             c0, c1 = max(0, c - radius), min(cols, c + radius + 1)
             cell = r * cols + c
-            w = wacc[r1, c1] - wacc[r0, c1] - wacc[r1, c0] + wacc[r0, c0]
-            weights[cell] = w
+            w = weights[cell]
             if w <= 1e-12:
-                out[cell, :] = mean
+                out[cell, k0:k1] = mean
                 continue
-            for k in range(d):
+            for k in range(kk):
                 s = acc[r1, c1, k] - acc[r0, c1, k] - acc[r1, c0, k] + acc[r0, c0, k]
-                out[cell, k] = s / w
-    return weights
+                out[cell, k0 + k] = s / w
 
 
 @numba.njit(cache=True, nogil=True)

@@ -90,12 +90,14 @@ def las_passes(
     side = max(rows, cols) if whole else tile_side(rows, cols)
     rng = np.random.default_rng(seed)
     previous = np.zeros((rows * cols, z.shape[1]))
-    smooth_map(z, item_at, rows, cols, 1, 0.0, previous, previous)
     smoothed = np.empty_like(previous)
     prices = np.zeros(rows * cols)
     with worker_pool(threads) as pool:
+        smooth_map(z, item_at, rows, cols, 1, 0.0, previous, previous, pool, threads)
         for radius in radii:
-            smooth_map(z, item_at, rows, cols, radius, HOLE_WEIGHT, previous, smoothed)
+            smooth_map(
+                z, item_at, rows, cols, radius, HOLE_WEIGHT, previous, smoothed, pool, threads
+            )
             previous, smoothed = smoothed, previous
             stride = 2 if radius >= STRIDE_FROM and not whole else 1
             offset = (0, 0) if whole else rng.integers(side * stride, size=2).tolist()
