@@ -27,8 +27,9 @@ def forces(y, theta, ptr=None, cols=None, vals=None):
     return attract, repel, sum_q
 
 
-@pytest.mark.parametrize("kind", ["gaussian", "clusters", "duplicates", "line"])
-def test_quadtree_partitions_the_points_into_nested_cells(kind):
+def points_of(kind):
+    """700 points: spread, in tight clusters, half of them repeated, on a line, one alone, or
+    all at one place."""
     rng = np.random.default_rng(1)
     y = rng.normal(size=(700, 2)) * 30
     if kind == "clusters":
@@ -38,6 +39,16 @@ def test_quadtree_partitions_the_points_into_nested_cells(kind):
         y[10:40] = y[5]
     elif kind == "line":
         y[:, 1] = 3.0
+    elif kind == "one":
+        y = y[:1]
+    elif kind == "same":
+        y[:] = y[3]
+    return y
+
+
+@pytest.mark.parametrize("kind", ["gaussian", "clusters", "duplicates", "line"])
+def test_quadtree_partitions_the_points_into_nested_cells(kind):
+    y = points_of(kind)
     order, start, end, com, width, child, nchild, n_nodes = quadtree.build_tree(y)
     assert sorted(order) == list(range(len(y)))
     assert (start[0], end[0]) == (0, len(y))
@@ -100,20 +111,8 @@ def reference_tree(y):
 
 @pytest.mark.parametrize("kind", ["gaussian", "clusters", "duplicates", "line", "one", "same"])
 def test_quadtree_is_the_direct_level_by_level_split(kind):
-    """The one-pass construction gives the direct one's nodes, levels and numbering."""
-    rng = np.random.default_rng(4)
-    y = rng.normal(size=(600, 2)) * 20
-    if kind == "clusters":
-        y = rng.normal(size=(600, 2)) * 1e-4 + rng.integers(0, 3, size=(600, 1)) * 40.0
-    elif kind == "duplicates":
-        y[300:] = y[:300]
-        y[20:60] = y[7]
-    elif kind == "line":
-        y[:, 0] = -2.0
-    elif kind == "one":
-        y = y[:1]
-    elif kind == "same":
-        y[:] = y[3]
+    """build_tree gives the direct construction's nodes, levels and numbering."""
+    y = points_of(kind)
     order, start, end, _, width, child, nchild, n_nodes = quadtree.build_tree(y)
     ref_order, ref, side = reference_tree(y)
     np.testing.assert_array_equal(order, ref_order)
