@@ -2,9 +2,10 @@ from __future__ import annotations
 
 import threading
 
+import numpy as np
 import pytest
 
-from tsnegrid.runtime.workers import submit, worker_pool
+from tsnegrid.runtime.workers import run_ranges, submit, worker_pool
 
 
 def test_one_thread_means_no_pool_and_the_work_done_at_once() -> None:
@@ -83,3 +84,26 @@ def test_threads_to_use(threads: int, cpus: int, busy: float | None, expected: i
     from tsnegrid.runtime.workers import threads_to_use
 
     assert threads_to_use(threads, cpus, busy) == expected
+
+
+@pytest.mark.parametrize("threads", [1, 2, 3])
+@pytest.mark.parametrize(("n", "parts"), [(10, 1), (10, 3), (2, 5), (0, 2)])
+def test_run_ranges_covers_every_index_once(threads: int, n: int, parts: int) -> None:
+    hits = np.zeros(n, dtype=np.int64)
+
+    def mark(tag: int, lo: int, hi: int) -> None:
+        assert tag == 7  # the extra arguments come first
+        hits[lo:hi] += 1
+
+    with worker_pool(threads) as pool:
+        run_ranges(pool, n, parts, mark, 7)
+    assert hits.tolist() == [1] * n
+
+
+def test_run_ranges_raises_a_ranges_error() -> None:
+    def fail(lo: int, hi: int) -> None:
+        if lo > 0:
+            raise ValueError(f"range {lo}:{hi}")
+
+    with worker_pool(2) as pool, pytest.raises(ValueError, match="range 5:10"):
+        run_ranges(pool, 10, 2, fail)

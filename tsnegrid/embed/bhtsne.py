@@ -30,7 +30,7 @@ import numpy as np
 from numpy.typing import NDArray
 
 from tsnegrid.embed.quadtree import GROUP_SIZE, build_tree, groups_of, repulsion
-from tsnegrid.runtime.workers import single_thread_blas, submit, worker_pool
+from tsnegrid.runtime.workers import run_ranges, single_thread_blas, submit, worker_pool
 
 Pool = ThreadPoolExecutor | None
 
@@ -74,7 +74,7 @@ class Schedule:
 
 @numba.njit(cache=True, nogil=True)
 def _conditional_rows(
-    distances: NDArray[np.float64], perplexity: float, lo: int, hi: int, out: NDArray[np.float64]
+    distances: NDArray[np.float64], perplexity: float, out: NDArray[np.float64], lo: int, hi: int
 ) -> None:
     """Rows ``lo:hi`` of :func:`_conditional_affinities` into ``out``."""
     target = np.log(perplexity)
@@ -105,12 +105,7 @@ def _conditional_affinities(
     own, so the result does not depend on the split)."""
     d = np.ascontiguousarray(distances, np.float64)
     out = np.zeros(d.shape)
-    cuts = np.linspace(0, len(d), max(1, threads) + 1).astype(np.int64)
-    jobs = [
-        submit(pool, _conditional_rows, d, perplexity, lo, hi, out) for lo, hi in pairwise(cuts)
-    ]
-    for job in jobs:
-        job.result()
+    run_ranges(pool, len(d), threads, _conditional_rows, d, perplexity, out)
     return out
 
 

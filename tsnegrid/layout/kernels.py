@@ -7,14 +7,13 @@ given, so disjoint tiles may run on any number of threads with the same result.
 
 from __future__ import annotations
 
-import itertools
 from concurrent.futures import ThreadPoolExecutor
 
 import numba
 import numpy as np
 from numpy.typing import NDArray
 
-from tsnegrid.runtime.workers import submit
+from tsnegrid.runtime.workers import run_ranges
 
 EMPTY = -1
 UNUSABLE = -2
@@ -44,11 +43,8 @@ def smooth_map(
     whatever the split. Returns the (rows*cols,) filtered weights.
     """
     weights = _window_weights(item_at, rows, cols, radius, hole_weight)
-    cuts = np.linspace(0, features.shape[1], max(1, threads) + 1).astype(np.int64).tolist()
     args = (features, item_at, rows, cols, radius, hole_weight, previous, out, weights)
-    jobs = [submit(pool, _smooth_dims, *args, k0, k1) for k0, k1 in itertools.pairwise(cuts)]
-    for job in jobs:
-        job.result()
+    run_ranges(pool, features.shape[1], threads, _smooth_dims, *args)
     return weights
 
 

@@ -7,6 +7,7 @@ depends on the number of threads; one thread means no pool at all (everything on
 
 from __future__ import annotations
 
+import itertools
 import os
 import time
 from collections.abc import Callable, Iterator, Sequence
@@ -44,6 +45,19 @@ def submit(pool: ThreadPoolExecutor | None, fn: Callable[..., T], *args: object)
     done: Future[T] = Future()
     done.set_result(fn(*args))
     return done
+
+
+def run_ranges(
+    pool: ThreadPoolExecutor | None, n: int, parts: int, fn: Callable[..., object], *args: object
+) -> None:
+    """``fn(*args, lo, hi)`` for ``parts`` consecutive ranges covering ``0..n``, on ``pool``
+    (without one, in turn here); returns when all are done, raising the first error. ``fn``
+    must write only its own range's outputs, so the split changes no result."""
+    parts = max(1, parts)
+    cuts = [n * k // parts for k in range(parts + 1)]
+    jobs = [submit(pool, fn, *args, lo, hi) for lo, hi in itertools.pairwise(cuts)]
+    for job in jobs:
+        job.result()
 
 
 @contextmanager

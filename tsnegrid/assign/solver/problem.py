@@ -79,7 +79,7 @@ def _graph(lat: Lattice, v: NDArray, k: int, feasible: NDArray, own: NDArray | N
     node (where not -1) and the edges that reach the nodes no list covers.
 
     A point's flood starts from its ``own`` node where it has one: the auction left it within a
-    margin of the point's best, where the descent from the nearest node walks tens of cells.
+    margin of the point's best (see :func:`.flood.candidates` for the others).
     """
     indptr, indices = merge_edges(*candidates(lat, v, k, own), np.arange(lat.n), feasible, lat.m)
     if own is not None:
