@@ -10,7 +10,7 @@ from numpy.typing import NDArray
 
 from tsnegrid.assign.assignment import assign_to_grid
 from tsnegrid.assign.grid import grid_nodes, near_square_grid
-from tsnegrid.assign.solver import blocks
+from tsnegrid.assign.solver import blocks, graph
 from tsnegrid.errors import UsageError
 
 
@@ -37,6 +37,7 @@ def assert_same_for_threads(points: NDArray, rows: int, cols: int, **kw: object)
 def test_small_blocks_give_the_same_result(monkeypatch, kind: str, seed: int, empty: float):
     """Blocks of a few points, so that every kernel really splits its points between threads."""
     monkeypatch.setattr(blocks, "MIN_BLOCK", 5)
+    monkeypatch.setattr(graph, "MERGE_BLOCK", 5)
     n = 1500
     rows, cols = near_square_grid(round(n * (1 + empty)))
     assert_same_for_threads(instance(kind, n, seed), rows, cols)
@@ -44,6 +45,7 @@ def test_small_blocks_give_the_same_result(monkeypatch, kind: str, seed: int, em
 
 def test_small_blocks_with_a_mask_give_the_same_result(monkeypatch) -> None:
     monkeypatch.setattr(blocks, "MIN_BLOCK", 5)
+    monkeypatch.setattr(graph, "MERGE_BLOCK", 5)
     usable = np.hypot(*(grid_nodes(45, 45) - 0.5).T) <= 0.5
     assert_same_for_threads(instance("uniform", int(usable.sum()) - 40, 9), 45, 45, usable=usable)
 

@@ -5,7 +5,7 @@ import threading
 import numpy as np
 import pytest
 
-from tsnegrid.runtime.workers import run_ranges, submit, worker_pool
+from tsnegrid.runtime.workers import numba_threads, run_ranges, submit, worker_pool
 
 
 def test_one_thread_means_no_pool_and_the_work_done_at_once() -> None:
@@ -107,3 +107,20 @@ def test_run_ranges_raises_a_ranges_error() -> None:
 
     with worker_pool(2) as pool, pytest.raises(ValueError, match="range 5:10"):
         run_ranges(pool, 10, 2, fail)
+
+
+def test_numba_threads_sets_clamps_and_restores() -> None:
+    import numba
+
+    before = numba.get_num_threads()
+    pool = int(numba.config.NUMBA_NUM_THREADS)  # type: ignore[attr-defined]
+    with numba_threads(1):
+        assert numba.get_num_threads() == 1
+        with numba_threads(pool + 5):  # more than numba's pool: its whole pool
+            assert numba.get_num_threads() == pool
+        assert numba.get_num_threads() == 1
+    assert numba.get_num_threads() == before
+    with pytest.raises(RuntimeError), numba_threads(0):  # at least one thread, then restored
+        assert numba.get_num_threads() == 1
+        raise RuntimeError
+    assert numba.get_num_threads() == before

@@ -61,6 +61,22 @@ def run_ranges(
 
 
 @contextmanager
+def numba_threads(threads: int) -> Iterator[None]:
+    """numba's parallel loops (``prange``) on ``threads`` threads meanwhile, at most the size of
+    its pool (``NUMBA_NUM_THREADS``, the CPU count by default). The setting is the calling
+    thread's own; the previous one comes back afterwards."""
+    import numba
+
+    before = numba.get_num_threads()
+    pool_size = int(numba.config.NUMBA_NUM_THREADS)  # type: ignore[attr-defined]
+    numba.set_num_threads(max(1, min(int(threads), pool_size)))
+    try:
+        yield
+    finally:
+        numba.set_num_threads(before)
+
+
+@contextmanager
 def single_thread_blas() -> Iterator[None]:
     """BLAS on one thread meanwhile. OpenBLAS's results change in the last bits with its thread
     count, and its idle threads spin on the cores our own worker threads need."""

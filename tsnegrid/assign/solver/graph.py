@@ -24,6 +24,9 @@ import numba as nb
 import numpy as np
 from numpy.typing import NDArray
 
+from tsnegrid.runtime.workers import numba_threads
+
+MERGE_BLOCK = 4096  # rows per thread, at least, when edges are merged
 MASK_PENALTY = 16.0  # added to the cost of a masked node (squared distances are at most ~2.5)
 
 
@@ -118,39 +121,63 @@ def pair_costs(px, py, xs, ys, cols, rows_of, cols_of, penalty):  # type: ignore
     return out
 
 
-@nb.njit(cache=True)
-def merge_edges(indptr, indices, add_rows, add_cols, m):  # type: ignore[no-untyped-def]
-    """CSR with the pairs ``(add_rows[e], add_cols[e])`` added; duplicates dropped, order kept."""
+def merge_edges(indptr, indices, add_rows, add_cols, m, threads=1):  # type: ignore[no-untyped-def]
+    """CSR with the pairs ``(add_rows[e], add_cols[e])`` added; duplicates dropped, order kept.
+
+    Each row's edges come out in the same order: its own, then the added ones in the order
+    given, each column once. The rows are split over ``threads`` of numba's threads (each part
+    with its own column stamps), so the result does not depend on their number.
+    """
+    parts = max(1, min(int(threads), (len(indptr) - 1) // MERGE_BLOCK))
+    with numba_threads(parts):
+        return _merge_edges(indptr, indices, add_rows, add_cols, m, parts)
+
+
+@nb.njit(cache=True, parallel=True)
+def _merge_edges(indptr, indices, add_rows, add_cols, m, parts):  # type: ignore[no-untyped-def]
     n = len(indptr) - 1
-    extra = np.zeros(n + 1, dtype=np.int64)
+    add_ptr = np.zeros(n + 1, dtype=np.int64)
     for r in add_rows:
-        extra[r + 1] += 1
-    extra = np.cumsum(extra)
-    start = np.empty(n + 1, dtype=np.int64)
-    for i in range(n + 1):
-        start[i] = indptr[i] + extra[i]
-    order = np.argsort(add_rows, kind="mergesort")
-    stamp = np.full(m, -1, dtype=np.int64)
-    out = np.empty(start[n], dtype=np.int64)
-    new_ptr = np.zeros(n + 1, dtype=np.int64)
-    w = 0
-    a = 0
+        add_ptr[r + 1] += 1
     for i in range(n):
-        for e in range(indptr[i], indptr[i + 1]):
-            j = indices[e]
-            if stamp[j] != i:
-                stamp[j] = i
-                out[w] = j
+        add_ptr[i + 1] += add_ptr[i]
+    fill = add_ptr[:n].copy()
+    added = np.empty(len(add_rows), dtype=np.int64)
+    for a in range(len(add_rows)):  # a stable bucket sort by row
+        added[fill[add_rows[a]]] = add_cols[a]
+        fill[add_rows[a]] += 1
+    stamps = np.full((parts, m), -1, dtype=np.int64)
+    counts = np.zeros(n + 1, dtype=np.int64)
+    for p in nb.prange(parts):
+        _unique_row_edges(indptr, indices, add_ptr, added, n * p // parts, n * (p + 1) // parts,
+                          stamps[p], counts, counts, False)  # fmt: skip
+    for i in range(n):
+        counts[i + 1] += counts[i]
+    out = np.empty(counts[n], dtype=np.int64)
+    for p in nb.prange(parts):  # the stamps now hold row + n: no reset needed
+        _unique_row_edges(indptr, indices, add_ptr, added, n * p // parts, n * (p + 1) // parts,
+                          stamps[p], counts, out, True)  # fmt: skip
+    return counts, out
+
+
+@nb.njit(cache=True, nogil=True)
+def _unique_row_edges(indptr, indices, add_ptr, added, lo, hi, stamp, ptr, out, write):  # type: ignore[no-untyped-def]
+    """Rows ``lo:hi``'s distinct columns, in order: written to ``out`` from ``ptr[i]`` on, or
+    (``write`` false) counted into ``ptr[i + 1]``. ``stamp[j]`` marks the row that last took
+    column ``j`` (``i + n`` when writing, so the counting pass's marks need no reset)."""
+    key_shift = len(indptr) - 1 if write else 0
+    for i in range(lo, hi):
+        key = i + key_shift
+        w = ptr[i] if write else 0
+        for e in range(indptr[i], indptr[i + 1] + add_ptr[i + 1] - add_ptr[i]):
+            j = indices[e] if e < indptr[i + 1] else added[add_ptr[i] + e - indptr[i + 1]]
+            if stamp[j] != key:
+                stamp[j] = key
+                if write:
+                    out[w] = j
                 w += 1
-        while a < len(order) and add_rows[order[a]] == i:
-            j = add_cols[order[a]]
-            a += 1
-            if stamp[j] != i:
-                stamp[j] = i
-                out[w] = j
-                w += 1
-        new_ptr[i + 1] = w
-    return new_ptr, out[:w].copy()
+        if not write:
+            ptr[i + 1] = w
 
 
 def csr_of_lists(idx: NDArray[np.int64], counts: NDArray[np.int64]) -> tuple[NDArray, NDArray]:

@@ -81,12 +81,13 @@ def _graph(lat: Lattice, v: NDArray, k: int, feasible: NDArray, own: NDArray | N
     A point's flood starts from its ``own`` node where it has one: the auction left it within a
     margin of the point's best (see :func:`.flood.candidates` for the others).
     """
-    indptr, indices = merge_edges(*candidates(lat, v, k, own), np.arange(lat.n), feasible, lat.m)
+    rows, cols = np.arange(lat.n), feasible
     if own is not None:
-        rows = np.flatnonzero(own >= 0)
-        indptr, indices = merge_edges(indptr, indices, rows, own[rows], lat.m)
+        kept = np.flatnonzero(own >= 0)
+        rows, cols = np.concatenate([rows, kept]), np.concatenate([cols, own[kept]])
+    indptr, indices = merge_edges(*candidates(lat, v, k, own), rows, cols, lat.m, lat.threads)
     rows_add, cols_add = uncovered_column_edges(lat, indices, K_REVERSE)
-    return merge_edges(indptr, indices, rows_add, cols_add, lat.m)
+    return merge_edges(indptr, indices, rows_add, cols_add, lat.m, lat.threads)
 
 
 def _refine(lat: Lattice, v: NDArray, k: int, feasible: NDArray, implicit: bool):  # type: ignore[no-untyped-def]
@@ -294,7 +295,8 @@ class SparseProblem:
         owners = self.row4col[moved]
         freed = np.union1d(rows[~by_col], owners[owners >= 0]).astype(np.int64)
         if len(rows):
-            self.set_edges(*merge_edges(self.indptr, self.indices, rows, cols, lat.m))
+            merged = merge_edges(self.indptr, self.indices, rows, cols, lat.m, lat.threads)
+            self.set_edges(*merged)
         self.row4col[self.col4row[freed]] = FREE
         self.col4row[freed] = -1
         self.u[freed], _ = _row_minima(
