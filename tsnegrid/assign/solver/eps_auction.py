@@ -25,6 +25,7 @@ from tsnegrid.assign.solver.pyramid import _heap_pop, _heap_push
 from tsnegrid.runtime.workers import numba_threads
 
 TAIL_MIN = 16  # a phase's tail (see scaled_auction's tail_share) has at least these rows
+PARALLEL_ROUND = 64  # rounds of fewer bids are computed on the calling thread alone
 
 
 @nb.njit(cache=True)
@@ -150,7 +151,12 @@ def _phase(g, v, eps, budget, row4col, col4row, tail_stop):  # type: ignore[no-u
                 break
             check, waiting = head, tail - head
         stop = min(tail, budget)
-        _round_bids(queue[head:stop], n, g, v, eps, bid_col, bid_step)
+        if stop - head >= PARALLEL_ROUND:
+            _round_bids(queue[head:stop], n, g, v, eps, bid_col, bid_step)
+        else:  # the same bids, without waking the other threads for a few rows
+            for a in range(stop - head):
+                i = queue[head + a]
+                bid_col[a], bid_step[a] = _row_bid(i, g, v, eps) if i < n else (-2, 0.0)
         rnd += 1
         for a in range(stop - head):
             i = queue[head + a]
