@@ -154,7 +154,7 @@ def _merge_edges(indptr, indices, add_rows, add_cols, m, parts):  # type: ignore
     for i in range(n):
         counts[i + 1] += counts[i]
     out = np.empty(counts[n], dtype=np.int64)
-    for p in nb.prange(parts):  # the stamps now hold row + n: no reset needed
+    for p in nb.prange(parts):  # this pass marks row i as i + n: no reset of the stamps
         _unique_row_edges(indptr, indices, add_ptr, added, n * p // parts, n * (p + 1) // parts,
                           stamps[p], counts, out, True)  # fmt: skip
     return counts, out

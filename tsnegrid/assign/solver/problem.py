@@ -107,9 +107,16 @@ def _refine(lat: Lattice, v: NDArray, k: int, feasible: NDArray, implicit: bool)
         costs = lat.costs(row_of_edges(indptr), indices)
         sparse_v = v.copy()
         tail = AUCTION_TAIL if lat.m == lat.n else 0.0
-        edges = (indptr, indices, costs)
         owner = scaled_auction(
-            *edges, sparse_v, eps0, eps1, budget, tail_share=tail, threads=lat.threads
+            indptr,
+            indices,
+            costs,
+            sparse_v,
+            eps0,
+            eps1,
+            budget,
+            tail_share=tail,
+            threads=lat.threads,
         )
         stalled = np.count_nonzero(owner < 0) > max(STALL_MIN, STALL_SHARE * len(owner))
         if not stalled:
