@@ -70,3 +70,17 @@ def test_default_blocks_give_the_same_result_on_larger_instances(kind: str) -> N
 def test_threads_must_be_a_positive_integer(threads: object) -> None:
     with pytest.raises(UsageError, match="threads"):
         assign_to_grid(np.full((2, 2), 0.5), 2, 2, threads=threads)  # type: ignore[arg-type]
+
+
+def test_two_solves_at_once_give_what_each_gives_alone() -> None:
+    """The auction's parallel loops launched from two Python threads at once (a caller's own
+    pool): each solve's nodes and bound as when run alone."""
+    from concurrent.futures import ThreadPoolExecutor
+
+    jobs = [(instance("uniform", 1200, seed), *near_square_grid(1250)) for seed in (4, 5)]
+    alone = [assign_to_grid(p, r, c, threads=2) for p, r, c in jobs]
+    with ThreadPoolExecutor(2) as pool:
+        together = list(pool.map(lambda job: assign_to_grid(*job, threads=2), jobs))
+    for a, b in zip(alone, together, strict=True):
+        assert np.array_equal(a.node_of_point, b.node_of_point)
+        assert a.lower_bound == b.lower_bound

@@ -1,6 +1,7 @@
 from __future__ import annotations
 
 import threading
+import time
 
 import numpy as np
 import pytest
@@ -124,3 +125,32 @@ def test_numba_threads_sets_clamps_and_restores() -> None:
         assert numba.get_num_threads() == 1
         raise RuntimeError
     assert numba.get_num_threads() == before
+
+
+@pytest.mark.parametrize("threadsafe", [True, False])
+def test_numba_threads_take_turns_only_under_workqueue(monkeypatch, threadsafe: bool) -> None:
+    """numba's workqueue layer aborts on parallel loops launched from two threads at once:
+    under it (or before numba chose a layer) the sections take turns, otherwise they overlap."""
+    from tsnegrid.runtime import workers
+
+    monkeypatch.setattr(workers, "_threadsafe_layer", lambda: threadsafe)
+    inside, most = [0], [0]
+    lock = threading.Lock()
+    both_started = threading.Barrier(2)
+
+    def section() -> None:
+        both_started.wait()
+        with numba_threads(1):
+            with lock:
+                inside[0] += 1
+                most[0] = max(most[0], inside[0])
+            time.sleep(0.2)
+            with lock:
+                inside[0] -= 1
+
+    runners = [threading.Thread(target=section) for _ in range(2)]
+    for runner in runners:
+        runner.start()
+    for runner in runners:
+        runner.join()
+    assert most[0] == (2 if threadsafe else 1)

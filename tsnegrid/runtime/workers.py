@@ -9,10 +9,11 @@ from __future__ import annotations
 
 import itertools
 import os
+import threading
 import time
 from collections.abc import Callable, Iterator, Sequence
 from concurrent.futures import Future, ThreadPoolExecutor
-from contextlib import contextmanager
+from contextlib import contextmanager, nullcontext
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TypeVar
@@ -60,20 +61,39 @@ def run_ranges(
         job.result()
 
 
+_WORKQUEUE_LOCK = threading.RLock()
+
+
 @contextmanager
 def numba_threads(threads: int) -> Iterator[None]:
     """numba's parallel loops (``prange``) on ``threads`` threads meanwhile, at most the size of
     its pool (``NUMBA_NUM_THREADS``, the CPU count by default). The setting is the calling
-    thread's own; the previous one comes back afterwards."""
+    thread's own; the previous one comes back afterwards.
+
+    numba's fallback threading layer, ``workqueue`` (where neither TBB nor OpenMP is found),
+    aborts the process when two threads launch parallel loops at once: under it, and before
+    numba has chosen a layer, such sections take turns.
+    """
     import numba
 
     before = numba.get_num_threads()
     pool_size = int(numba.config.NUMBA_NUM_THREADS)  # type: ignore[attr-defined]
-    numba.set_num_threads(max(1, min(int(threads), pool_size)))
+    with nullcontext() if _threadsafe_layer() else _WORKQUEUE_LOCK:
+        numba.set_num_threads(max(1, min(int(threads), pool_size)))
+        try:
+            yield
+        finally:
+            numba.set_num_threads(before)
+
+
+def _threadsafe_layer() -> bool:
+    """Whether numba's chosen threading layer allows parallel loops from several threads."""
+    import numba
+
     try:
-        yield
-    finally:
-        numba.set_num_threads(before)
+        return str(numba.threading_layer()) != "workqueue"
+    except ValueError:  # no layer chosen yet: no parallel loop has run
+        return False
 
 
 @contextmanager
