@@ -50,6 +50,24 @@ def test_affinities_are_symmetric_sum_to_one_and_reach_the_perplexity(digits):
     np.testing.assert_allclose(np.exp(entropy), 30.0, rtol=1e-6)
 
 
+def test_symmetrised_affinities_are_the_sparse_sum(digits):
+    """Rows merged one by one give scipy's ``C + C^T`` entry for entry, normalised."""
+    from scipy import sparse
+
+    _, _, nb = digits
+    n, k = nb.indices.shape
+    cond = bhtsne._conditional_affinities(nb.distances, 30.0)
+    c = sparse.csr_matrix((cond.ravel(), nb.indices.ravel(), np.arange(0, n * k + 1, k)), (n, n))
+    both = (c + c.T).tocsr()
+    both.sort_indices()
+    with worker_pool(3) as pool:
+        ptr, cols, vals = bhtsne._symmetrise(nb.indices.astype(np.int64), cond, pool, 3)
+    np.testing.assert_array_equal(ptr, both.indptr)
+    np.testing.assert_array_equal(cols, both.indices)
+    np.testing.assert_allclose(vals, both.data / both.data.sum(), rtol=1e-12)  # sums in order
+    assert len(cols) < 2 * n * k  # some pairs were listed by both points and merged
+
+
 @pytest.mark.parametrize("threads", [2, 3])
 def test_affinities_on_worker_threads_are_the_same(digits, threads):
     _, _, nb = digits
@@ -100,11 +118,17 @@ def test_the_result_does_not_depend_on_the_thread_count(digits):
     np.testing.assert_array_equal(one, embed(digits, threads=3))
 
 
-@pytest.mark.parametrize("threads", [1, 2, 3, 8])
-def test_attraction_ranges_cover_every_point_once(threads):
-    bounds = bhtsne._attraction_bounds(1001, threads)
-    assert bounds[0] == 0 and bounds[-1] == 1001 and len(bounds) == threads + 1
-    assert np.all(np.diff(bounds) >= 0)
+@pytest.mark.parametrize("parts", [1, 2, 7, 16, 40])
+def test_attraction_chunks_cover_every_point_once_with_even_work(parts):
+    rows = np.random.default_rng(parts).integers(0, 30, 1001)
+    rows[500] = 3000  # one row heavier than a share: the runs beside it are empty
+    ptr = np.concatenate([[0], np.cumsum(rows)])
+    cuts = bhtsne._even_cuts(ptr, parts)
+    assert cuts[0] == 0 and cuts[-1] == 1001 and len(cuts) == parts + 1
+    assert np.all(np.diff(cuts) >= 0)
+    work = np.diff(ptr[cuts])
+    share = ptr[-1] / parts
+    assert np.all(work <= share + rows.max())  # no run holds more than a share and a row
 
 
 @pytest.mark.slow

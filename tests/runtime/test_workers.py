@@ -6,7 +6,13 @@ import time
 import numpy as np
 import pytest
 
-from tsnegrid.runtime.workers import numba_threads, run_ranges, submit, worker_pool
+from tsnegrid.runtime.workers import (
+    numba_threads,
+    run_ranges,
+    start_chunks,
+    submit,
+    worker_pool,
+)
 
 
 def test_one_thread_means_no_pool_and_the_work_done_at_once() -> None:
@@ -108,6 +114,47 @@ def test_run_ranges_raises_a_ranges_error() -> None:
 
     with worker_pool(2) as pool, pytest.raises(ValueError, match="range 5:10"):
         run_ranges(pool, 10, 2, fail)
+
+
+@pytest.mark.parametrize("threads", [1, 2, 3])
+@pytest.mark.parametrize("chunks", [0, 1, 7, 40])
+def test_start_chunks_runs_every_chunk_once(threads: int, chunks: int) -> None:
+    hits = np.zeros(chunks, dtype=np.int64)
+    busy = threading.Event()
+    ran_meanwhile = []
+
+    def mark(tag: int, k: int) -> None:
+        assert tag == 7  # the extra arguments come first
+        if busy.is_set():
+            ran_meanwhile.append(k)
+        hits[k] += 1
+
+    with worker_pool(threads) as pool:
+        busy.set()
+        finish = start_chunks(pool, threads - 1, [(k,) for k in range(chunks)], mark, 7)
+        if threads > 1 and chunks:
+            deadline = time.monotonic() + 10.0  # the workers start while the caller is busy
+            while not ran_meanwhile and time.monotonic() < deadline:
+                time.sleep(0.001)
+            assert ran_meanwhile
+        busy.clear()
+        finish()
+    assert hits.tolist() == [1] * chunks
+
+
+def test_start_chunks_raises_a_chunks_error_and_stops_taking_chunks() -> None:
+    taken = []
+
+    def fail(k: int) -> None:
+        taken.append(k)
+        if k == 2:
+            raise ValueError(f"chunk {k}")
+
+    with worker_pool(2) as pool:
+        finish = start_chunks(pool, 1, [(k,) for k in range(1000)], fail)
+        with pytest.raises(ValueError, match="chunk 2"):
+            finish()
+    assert 2 in taken and len(taken) < 1000
 
 
 def test_numba_threads_sets_clamps_and_restores() -> None:

@@ -30,7 +30,7 @@ import numpy as np
 from numpy.typing import NDArray
 
 from tsnegrid.embed.quadtree import GROUP_SIZE, build_tree, groups_of, repulsion
-from tsnegrid.runtime.workers import run_ranges, single_thread_blas, submit, worker_pool
+from tsnegrid.runtime.workers import run_ranges, single_thread_blas, start_chunks, worker_pool
 
 Pool = ThreadPoolExecutor | None
 
@@ -44,8 +44,10 @@ MIN_GAIN = 0.01
 MAX_STEP_NORM = 5.0
 #: The largest Barnes-Hut angle the grouped walk supports (exclusive): 1 / sqrt(2).
 MAX_THETA = 2.0**-0.5
-#: The tree's build over the whole attraction's time (see :func:`_attraction_bounds`).
-TREE_COST = 0.23
+#: Chunks per thread of each pass over the points (the affinities, each round of the gradient:
+#: see :class:`_Forces`), taken by whichever thread is free: enough that the threads end within
+#: a chunk of each other, few enough that starting them costs little.
+CHUNKS_PER_THREAD = 8
 
 
 @dataclass(frozen=True)
@@ -76,16 +78,30 @@ class Schedule:
 def _conditional_rows(
     distances: NDArray[np.float64], perplexity: float, out: NDArray[np.float64], lo: int, hi: int
 ) -> None:
-    """Rows ``lo:hi`` of :func:`_conditional_affinities` into ``out``."""
+    """Rows ``lo:hi`` of :func:`_conditional_affinities` into ``out``.
+
+    Each bisection step sums over the row in one pass, into buffers allocated once (threads that
+    allocate on every step wait on each other); the sums run in the order of the array
+    expressions they replace, so the bits are theirs."""
     target = np.log(perplexity)
+    k = distances.shape[1]
+    gaps = np.empty(k)
+    w = np.empty(k)
     for i in range(lo, hi):
         d2 = distances[i] ** 2
         shift = d2.min()
+        for a in range(k):
+            gaps[a] = d2[a] - shift
         beta, lo_beta, hi_beta = 1.0, 0.0, np.inf
         for _ in range(200):
-            w = np.exp(-(d2 - shift) * beta)
-            total = w.sum()
-            entropy = np.log(total) + beta * (w * (d2 - shift)).sum() / total
+            total = 0.0
+            spread = 0.0
+            for a in range(k):
+                w[a] = np.exp(-gaps[a] * beta)
+                total += w[a]
+            for a in range(k):
+                spread += w[a] * gaps[a]
+            entropy = np.log(total) + beta * spread / total
             if abs(entropy - target) < 1e-8:
                 break
             if entropy > target:  # too flat: sharpen
@@ -94,63 +110,115 @@ def _conditional_rows(
             else:
                 hi_beta = beta
                 beta = (beta + lo_beta) / 2.0
-        out[i] = w / total
+        for a in range(k):
+            out[i, a] = w[a] / total
 
 
 def _conditional_affinities(
     distances: NDArray[np.float64], perplexity: float, pool: Pool = None, threads: int = 1
 ) -> NDArray[np.float64]:
     """Row-stochastic Gaussian affinities whose entropy is ``log(perplexity)`` (bisection on the
-    precision, as every t-SNE does); rows in ``threads`` blocks on ``pool`` (each row is its
-    own, so the result does not depend on the split)."""
+    precision, as every t-SNE does); rows in ``CHUNKS_PER_THREAD`` blocks per thread, each taken
+    by a free thread of ``pool`` (each row is its own: the split changes no number)."""
     d = np.ascontiguousarray(distances, np.float64)
     out = np.zeros(d.shape)
-    run_ranges(pool, len(d), threads, _conditional_rows, d, perplexity, out)
+    run_ranges(pool, len(d), threads * CHUNKS_PER_THREAD, _conditional_rows, d, perplexity, out)
     return out
 
 
 @numba.njit(cache=True, nogil=True)
-def _symmetrise(
-    indices: NDArray[np.intp], conditional: NDArray[np.float64]
+def _transpose(
+    indices: NDArray[np.int64], conditional: NDArray[np.float64]
 ) -> tuple[NDArray[np.int64], NDArray[np.int64], NDArray[np.float64]]:
-    """``P = (C + C^T) / sum`` as CSR (row pointers, columns ascending, values)."""
+    """``C^T`` as CSR (row pointers, columns, values): row ``j`` lists the points that have
+    ``j`` among their neighbours, in ascending order."""
     n, k = indices.shape
-    counts = np.zeros(n + 1, np.int64)
+    ptr = np.zeros(n + 1, np.int64)
     for i in range(n):
         for a in range(k):
-            counts[i + 1] += 1
-            counts[indices[i, a] + 1] += 1
-    ptr = np.cumsum(counts)
-    cols = np.empty(ptr[n], np.int64)
-    vals = np.empty(ptr[n])
+            ptr[indices[i, a] + 1] += 1
+    for i in range(n):
+        ptr[i + 1] += ptr[i]
     fill = ptr[:n].copy()
+    cols = np.empty(n * k, np.int64)
+    vals = np.empty(n * k)
     for i in range(n):
         for a in range(k):
             j = indices[i, a]
-            cols[fill[i]] = j
-            vals[fill[i]] = conditional[i, a]
-            fill[i] += 1
             cols[fill[j]] = i
             vals[fill[j]] = conditional[i, a]
             fill[j] += 1
-    # Sort each row by column and merge the pairs both points listed.
-    out_ptr = np.zeros(n + 1, np.int64)
-    write = 0
-    for i in range(n):
-        start, end = ptr[i], ptr[i + 1]
-        order = np.argsort(cols[start:end], kind="mergesort") + start
-        row_cols = cols[order]
-        row_vals = vals[order]
-        for a in range(len(row_cols)):
-            if a > 0 and row_cols[a] == cols[write - 1]:
-                vals[write - 1] += row_vals[a]
+    return ptr, cols, vals
+
+
+@numba.njit(cache=True, nogil=True)
+def _merge_rows(
+    indices: NDArray[np.int64],
+    conditional: NDArray[np.float64],
+    transposed: tuple[NDArray[np.int64], NDArray[np.int64], NDArray[np.float64]],
+    out_ptr: NDArray[np.int64],
+    out_cols: NDArray[np.int64],
+    out_vals: NDArray[np.float64],
+    lo: int,
+    hi: int,
+) -> None:
+    """Rows ``lo:hi`` of ``C + C^T``: row ``i`` of ``C`` sorted by column and merged with row
+    ``i`` of ``C^T``, a column both hold summed. With empty ``out_cols`` only each row's length
+    is written, to ``out_ptr[i + 1]``; else row ``i`` is written from ``out_ptr[i]`` on."""
+    t_ptr, t_cols, t_vals = transposed
+    k = indices.shape[1]
+    write = len(out_cols) > 0
+    for i in range(lo, hi):
+        order = np.argsort(indices[i], kind="mergesort")
+        a, b = 0, t_ptr[i]
+        w = out_ptr[i] if write else 0
+        last = -1
+        while a < k or b < t_ptr[i + 1]:
+            if b == t_ptr[i + 1] or (a < k and indices[i, order[a]] <= t_cols[b]):
+                col, val = indices[i, order[a]], conditional[i, order[a]]
+                a += 1
             else:
-                cols[write] = row_cols[a]
-                vals[write] = row_vals[a]
-                write += 1
-        out_ptr[i + 1] = write
-    total = vals[:write].sum()
-    return out_ptr, cols[:write].copy(), vals[:write] / total
+                col, val = t_cols[b], t_vals[b]
+                b += 1
+            if col == last:
+                if write:
+                    out_vals[w - 1] += val
+                continue
+            if write:
+                out_cols[w] = col
+                out_vals[w] = val
+            w += 1
+            last = col
+        if not write:
+            out_ptr[i + 1] = w
+
+
+@numba.njit(cache=True, nogil=True)
+def _total(vals: NDArray[np.float64]) -> float:
+    """The sum of ``vals`` in order (the bits every version of the affinities has had)."""
+    total = 0.0
+    for v in vals:
+        total += v
+    return total
+
+
+def _symmetrise(
+    indices: NDArray[np.int64], conditional: NDArray[np.float64], pool: Pool, threads: int
+) -> tuple[NDArray[np.int64], NDArray[np.int64], NDArray[np.float64]]:
+    """``P = (C + C^T) / sum`` as CSR (row pointers, columns ascending, values); the rows are
+    merged in ``CHUNKS_PER_THREAD`` blocks per thread on ``pool`` (each row on its own: the
+    same for any split)."""
+    n = len(indices)
+    transposed = _transpose(indices, conditional)
+    ptr = np.zeros(n + 1, np.int64)
+    args = (indices, conditional, transposed, ptr)
+    parts = threads * CHUNKS_PER_THREAD
+    run_ranges(pool, n, parts, _merge_rows, *args, np.zeros(0, np.int64), np.zeros(0))
+    np.cumsum(ptr, out=ptr)
+    cols = np.empty(ptr[n], np.int64)
+    vals = np.empty(ptr[n])
+    run_ranges(pool, n, parts, _merge_rows, *args, cols, vals)
+    return ptr, cols, vals / _total(vals)
 
 
 def joint_affinities(
@@ -163,7 +231,7 @@ def joint_affinities(
     """t-SNE's symmetric affinities from each point's nearest neighbours (nearest first, self
     excluded), as CSR arrays summing to 1; the calibration on ``threads`` threads of ``pool``."""
     conditional = _conditional_affinities(distances, perplexity, pool, threads)
-    return _symmetrise(np.ascontiguousarray(indices, np.int64), conditional)
+    return _symmetrise(np.ascontiguousarray(indices, np.int64), conditional, pool, threads)
 
 
 # --- gradient -----------------------------------------------------------------------------
@@ -289,7 +357,6 @@ def tsne(
     """
     y = np.array(init, dtype=np.float64, order="C")
     n = len(y)
-    forces = _Forces(n, threads)
     update = np.zeros((n, 2))
     gains = np.ones((n, 2))
     phases = [
@@ -299,6 +366,7 @@ def tsne(
     done = 0
     with worker_pool(threads) as pool:
         affinities = joint_affinities(indices, distances, perplexity, pool, threads)
+        forces = _Forces(affinities, threads)
         for n_iter, exaggeration, momentum in phases:
             learning_rate = n / exaggeration
             for _ in range(n_iter):
@@ -323,55 +391,79 @@ def tsne(
 class _Forces:
     """One iteration's attraction and repulsion, on ``threads`` threads.
 
-    Each iteration in two rounds over the threads: the tree is built on this thread while the
-    others start on the attraction (which needs no tree), then everyone shares the repulsion.
-    The split changes no number: every point's sums are its own.
+    Each iteration in two rounds over the threads, each cut into ``CHUNKS_PER_THREAD`` chunks per
+    thread that whoever is free takes next: the other threads start on the attraction (which
+    needs no tree) while this one builds the tree and then joins them; then everyone shares the
+    repulsion. The attraction's chunks hold about equal numbers of affinities, the repulsion's
+    about equal numbers of points; taking them as threads come free evens out the rest (the
+    tree's build, at 70,000 points half the attraction's time, and the repulsion's denser
+    regions). The split changes no number: every point's sums are its own.
     """
 
-    def __init__(self, n: int, threads: int) -> None:
+    def __init__(self, affinities: tuple, threads: int) -> None:
+        ptr = affinities[0]
+        n = len(ptr) - 1
         self.threads = threads
         self.attract = np.zeros((n, 2))
         self.repel = np.zeros((n, 2))
         self.sum_q = np.zeros(n)
-        self.bounds = _attraction_bounds(n, threads)
-        self.others = list(pairwise(self.bounds[1:]))
+        self.chunks = threads * CHUNKS_PER_THREAD if threads > 1 else 1
+        self.attraction_chunks = list(pairwise(_even_cuts(ptr, self.chunks)))
 
     def compute(self, y: NDArray[np.float64], affinities: tuple, theta: float, pool: Pool) -> float:
         """Fill ``attract`` and ``repel``; return the normalisation ``Z`` (the sum of q)."""
         ptr, cols, vals = affinities
-        jobs = [
-            submit(pool, _attraction, y, ptr, cols, vals, lo, hi, self.attract)
-            for lo, hi in self.others
-        ]
+        others = self.threads - 1
+        finish = start_chunks(
+            pool,
+            others,
+            self.attraction_chunks,
+            _attraction_chunk,
+            y,
+            ptr,
+            cols,
+            vals,
+            self.attract,
+        )
         tree = build_tree(y)
-        _attraction(y, ptr, cols, vals, self.bounds[0], self.bounds[1], self.attract)
-        for job in jobs:
-            job.result()
-        parts = _split(tree, groups_of(tree, GROUP_SIZE), self.threads)
-        jobs = [
-            submit(pool, repulsion, y, tree, part, theta, self.repel, self.sum_q)
-            for part in parts[1:]
-        ]
-        repulsion(y, tree, parts[0], theta, self.repel, self.sum_q)
-        for job in jobs:
-            job.result()
+        finish()
+        parts = [(part,) for part in _split(tree, groups_of(tree, GROUP_SIZE), self.chunks)]
+        finish = start_chunks(
+            pool, others, parts, _repulsion_chunk, y, tree, theta, self.repel, self.sum_q
+        )
+        finish()
         return float(self.sum_q.sum())
 
 
-def _attraction_bounds(n: int, threads: int) -> NDArray[np.int64]:
-    """Point ranges of the attraction: this thread's first, then one share per other thread.
+def _attraction_chunk(
+    y: NDArray[np.float64],
+    ptr: NDArray[np.int64],
+    cols: NDArray[np.int64],
+    vals: NDArray[np.float64],
+    attract: NDArray[np.float64],
+    lo: int,
+    hi: int,
+) -> None:
+    _attraction(y, ptr, cols, vals, lo, hi, attract)
 
-    This thread builds the tree meanwhile, so it takes what makes both end together: building
-    the tree costs about ``TREE_COST`` of the whole attraction (measured on 10,000
-    Fashion-MNIST images: 0.65 ms against 2.8 ms), so its share is (1 - r (t - 1)) / (1 + r),
-    none from 5 threads on.
-    """
-    if threads <= 1:
-        return np.array([0, n], np.int64)
-    r = TREE_COST
-    own = max(0.0, (1.0 - r * (threads - 1)) / (1.0 + r))
-    shares = np.array([own] + [1.0] * (threads - 1))
-    return np.round(np.concatenate([[0.0], np.cumsum(shares)]) / shares.sum() * n).astype(np.int64)
+
+def _repulsion_chunk(
+    y: NDArray[np.float64],
+    tree: tuple,
+    theta: float,
+    repel: NDArray[np.float64],
+    sum_q: NDArray[np.float64],
+    groups: NDArray[np.int64],
+) -> None:
+    repulsion(y, tree, groups, theta, repel, sum_q)
+
+
+def _even_cuts(ptr: NDArray[np.int64], parts: int) -> NDArray[np.int64]:
+    """``parts + 1`` row bounds from 0 to ``n`` cutting the CSR rows of ``ptr`` into runs of
+    about equal numbers of entries (empty runs where one row outweighs a share)."""
+    n = len(ptr) - 1
+    cuts = np.searchsorted(ptr, ptr[-1] * np.arange(1, parts) / parts)
+    return np.concatenate([[0], np.clip(cuts, 0, n), [n]]).astype(np.int64)
 
 
 def _split(tree: tuple, groups: NDArray[np.int64], parts: int) -> list[NDArray[np.int64]]:

@@ -12,7 +12,7 @@ import os
 import threading
 import time
 from collections.abc import Callable, Iterator, Sequence
-from concurrent.futures import Future, ThreadPoolExecutor
+from concurrent.futures import Future, ThreadPoolExecutor, wait
 from contextlib import contextmanager, nullcontext
 from dataclasses import dataclass
 from pathlib import Path
@@ -59,6 +59,48 @@ def run_ranges(
     jobs = [submit(pool, fn, *args, lo, hi) for lo, hi in itertools.pairwise(cuts)]
     for job in jobs:
         job.result()
+
+
+def start_chunks(
+    pool: ThreadPoolExecutor | None,
+    workers: int,
+    chunks: Sequence[tuple[object, ...]],
+    fn: Callable[..., object],
+    *args: object,
+) -> Callable[[], None]:
+    """Start ``workers`` threads of ``pool`` on ``fn(*args, *chunk)`` for every chunk, each
+    taking the next chunk not yet taken; return ``finish``, which the caller calls when it is
+    free: it takes the chunks left itself, waits for the workers and raises the first error.
+
+    Whoever is free takes the next chunk, so a caller busy with something else meanwhile (t-SNE
+    builds its tree) and chunks of uneven cost still end together. ``fn`` must write only its own
+    chunk's outputs: which thread runs a chunk then changes no result. Without a pool the chunks
+    run in ``finish``.
+    """
+    taken = itertools.count()  # next() on it is atomic: each index goes to one thread
+    failed = threading.Event()  # after an error the others take no new chunk
+
+    def drain() -> None:
+        for k in taken:
+            if k >= len(chunks) or failed.is_set():
+                return
+            try:
+                fn(*args, *chunks[k])
+            except BaseException:
+                failed.set()
+                raise
+
+    jobs = [pool.submit(drain) for _ in range(workers)] if pool is not None else []
+
+    def finish() -> None:
+        try:
+            drain()
+        finally:
+            wait(jobs)
+        for job in jobs:
+            job.result()
+
+    return finish
 
 
 _WORKQUEUE_LOCK = threading.RLock()
