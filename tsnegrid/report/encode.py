@@ -173,6 +173,9 @@ class _PendingMap:
     def start(
         cls, mosaic: NDArray[np.uint8], pool: ThreadPoolExecutor | None, cluster: Any = None
     ) -> _PendingMap:
+        # The full map's PNG first: one long task (2.7 s at 70,000 images), which the tiles'
+        # many short ones then fill in around instead of leaving it last, on one thread.
+        full = submit(pool, figure_png, mosaic) if has_full_map(*mosaic.shape[:2]) else None
         batches = [
             (
                 paths,
@@ -182,7 +185,6 @@ class _PendingMap:
             )
             for paths, jobs in _batched(iter_tile_jobs(mosaic))
         ]
-        full = submit(pool, figure_png, mosaic) if has_full_map(*mosaic.shape[:2]) else None
         return cls(full, batches, mosaic.shape[:2])
 
     def finish(self, cells: MapCells, step: Callable[[], None]) -> list[Artifact]:
