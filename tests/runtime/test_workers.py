@@ -124,14 +124,14 @@ def test_start_chunks_runs_every_chunk_once(threads: int, chunks: int) -> None:
     ran_meanwhile = []
 
     def mark(tag: int, k: int) -> None:
-        assert tag == 7  # the extra arguments come first
+        assert tag == 7  # each call's arguments in order
         if busy.is_set():
             ran_meanwhile.append(k)
         hits[k] += 1
 
     with worker_pool(threads) as pool:
         busy.set()
-        finish = start_chunks(pool, threads - 1, [(k,) for k in range(chunks)], mark, 7)
+        finish = start_chunks(pool, threads - 1, mark, [(7, k) for k in range(chunks)])
         if threads > 1 and chunks:
             deadline = time.monotonic() + 10.0  # the workers start while the caller is busy
             while not ran_meanwhile and time.monotonic() < deadline:
@@ -151,7 +151,7 @@ def test_start_chunks_raises_a_chunks_error_and_stops_taking_chunks() -> None:
             raise ValueError(f"chunk {k}")
 
     with worker_pool(2) as pool:
-        finish = start_chunks(pool, 1, [(k,) for k in range(1000)], fail)
+        finish = start_chunks(pool, 1, fail, [(k,) for k in range(1000)])
         with pytest.raises(ValueError, match="chunk 2"):
             finish()
     assert 2 in taken and len(taken) < 1000

@@ -414,48 +414,14 @@ class _Forces:
         """Fill ``attract`` and ``repel``; return the normalisation ``Z`` (the sum of q)."""
         ptr, cols, vals = affinities
         others = self.threads - 1
-        finish = start_chunks(
-            pool,
-            others,
-            self.attraction_chunks,
-            _attraction_chunk,
-            y,
-            ptr,
-            cols,
-            vals,
-            self.attract,
-        )
+        pulls = [(y, ptr, cols, vals, lo, hi, self.attract) for lo, hi in self.attraction_chunks]
+        finish = start_chunks(pool, others, _attraction, pulls)
         tree = build_tree(y)
         finish()
-        parts = [(part,) for part in _split(tree, groups_of(tree, GROUP_SIZE), self.chunks)]
-        finish = start_chunks(
-            pool, others, parts, _repulsion_chunk, y, tree, theta, self.repel, self.sum_q
-        )
-        finish()
+        parts = _split(tree, groups_of(tree, GROUP_SIZE), self.chunks)
+        pushes = [(y, tree, part, theta, self.repel, self.sum_q) for part in parts]
+        start_chunks(pool, others, repulsion, pushes)()
         return float(self.sum_q.sum())
-
-
-def _attraction_chunk(
-    y: NDArray[np.float64],
-    ptr: NDArray[np.int64],
-    cols: NDArray[np.int64],
-    vals: NDArray[np.float64],
-    attract: NDArray[np.float64],
-    lo: int,
-    hi: int,
-) -> None:
-    _attraction(y, ptr, cols, vals, lo, hi, attract)
-
-
-def _repulsion_chunk(
-    y: NDArray[np.float64],
-    tree: tuple,
-    theta: float,
-    repel: NDArray[np.float64],
-    sum_q: NDArray[np.float64],
-    groups: NDArray[np.int64],
-) -> None:
-    repulsion(y, tree, groups, theta, repel, sum_q)
 
 
 def _even_cuts(ptr: NDArray[np.int64], parts: int) -> NDArray[np.int64]:

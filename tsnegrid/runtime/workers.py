@@ -64,28 +64,28 @@ def run_ranges(
 def start_chunks(
     pool: ThreadPoolExecutor | None,
     workers: int,
-    chunks: Sequence[tuple[object, ...]],
     fn: Callable[..., object],
-    *args: object,
+    calls: Sequence[tuple[object, ...]],
 ) -> Callable[[], None]:
-    """Start ``workers`` threads of ``pool`` on ``fn(*args, *chunk)`` for every chunk, each
-    taking the next chunk not yet taken; return ``finish``, which the caller calls when it is
-    free: it takes the chunks left itself, waits for the workers and raises the first error.
+    """Start ``workers`` threads of ``pool`` on ``fn(*args)`` for every ``args`` of ``calls``,
+    each thread taking the next call not yet taken; return ``finish``, which the caller calls
+    when it is free: it takes the calls left itself, waits for the workers and raises the first
+    error.
 
-    Whoever is free takes the next chunk, so a caller busy with something else meanwhile (t-SNE
-    builds its tree) and chunks of uneven cost still end together. ``fn`` must write only its own
-    chunk's outputs: which thread runs a chunk then changes no result. Without a pool the chunks
-    run in ``finish``.
+    Whoever is free takes the next call, so a caller busy with something else meanwhile (t-SNE
+    builds its tree) and calls of uneven cost still end together. Each call must write only its
+    own outputs: which thread runs it then changes no result. Without a pool every call runs in
+    ``finish``.
     """
     taken = itertools.count()  # next() on it is atomic: each index goes to one thread
     failed = threading.Event()  # after an error the others take no new chunk
 
     def drain() -> None:
         for k in taken:
-            if k >= len(chunks) or failed.is_set():
+            if k >= len(calls) or failed.is_set():
                 return
             try:
-                fn(*args, *chunks[k])
+                fn(*calls[k])
             except BaseException:
                 failed.set()
                 raise
