@@ -5,6 +5,7 @@ import numpy as np
 import pytest
 
 from tsnegrid.embed import bhtsne, quadtree
+from tsnegrid.runtime.workers import worker_pool
 
 
 def exact_forces(y):
@@ -149,3 +150,43 @@ def test_the_morton_codes_radix_sort_is_a_stable_sort(n):
     order, sorted_codes = quadtree._radix_order(codes)
     np.testing.assert_array_equal(order, np.argsort(codes, kind="stable"))
     np.testing.assert_array_equal(sorted_codes, np.sort(codes))
+
+
+def preorder(tree):
+    """Each node's (first point, last point, side, centre, children) in depth-first order,
+    children in their order: the tree whatever its numbering."""
+    _, start, end, com, width, child, nchild, _ = tree
+    out, stack = [], [0]
+    while stack:
+        v = stack.pop()
+        out.append((start[v], end[v], width[v], com[v, 0], com[v, 1], nchild[v]))
+        stack.extend(child[v] + c for c in range(nchild[v] - 1, -1, -1))
+    return out
+
+
+@pytest.mark.parametrize("threads", [1, 2, 3])
+@pytest.mark.parametrize("kind", ["gaussian", "clusters", "duplicates", "line", "one", "same"])
+def test_the_threads_build_the_same_tree(kind, threads, monkeypatch):
+    """TreeBuilder gives build_tree's nodes, cells and centres (numbered otherwise), and with
+    it the repulsion is the same to the bit; small seeds, so that the threads split many."""
+    monkeypatch.setattr(quadtree, "SEED_MIN", 2)
+    y = points_of(kind)
+    serial = quadtree.build_tree(y)
+    with worker_pool(threads) as pool:
+        builder = quadtree.TreeBuilder(len(y), threads, pool)
+        for _ in range(2):  # the builder's arrays are reused
+            tree = builder.build(y)
+            np.testing.assert_array_equal(tree[0], serial[0])
+            assert tree[7] == serial[7]
+            assert preorder(tree) == preorder(serial)
+            for theta in (0.0, 0.5):
+                forces_of = []
+                for t in (serial, tree):
+                    repel, sum_q = np.zeros((len(y), 2)), np.zeros(len(y))
+                    groups = quadtree.groups_of(t, quadtree.GROUP_SIZE)
+                    quadtree.repulsion(y, t, groups, theta, repel, sum_q)
+                    forces_of.append((repel, sum_q))
+                np.testing.assert_array_equal(forces_of[0][0], forces_of[1][0])
+                np.testing.assert_array_equal(forces_of[0][1], forces_of[1][1])
+            y = y[::-1].copy()  # another tree on the second build
+            serial = quadtree.build_tree(y)

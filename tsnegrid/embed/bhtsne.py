@@ -29,7 +29,7 @@ import numba
 import numpy as np
 from numpy.typing import NDArray
 
-from tsnegrid.embed.quadtree import GROUP_SIZE, build_tree, groups_of, repulsion
+from tsnegrid.embed.quadtree import GROUP_SIZE, TreeBuilder, groups_of, repulsion
 from tsnegrid.runtime.workers import run_ranges, single_thread_blas, start_chunks, worker_pool
 
 Pool = ThreadPoolExecutor | None
@@ -366,11 +366,11 @@ def tsne(
     done = 0
     with worker_pool(threads) as pool:
         affinities = joint_affinities(indices, distances, perplexity, pool, threads)
-        forces = _Forces(affinities, threads)
+        forces = _Forces(affinities, threads, pool)
         for n_iter, exaggeration, momentum in phases:
             learning_rate = n / exaggeration
             for _ in range(n_iter):
-                z = forces.compute(y, affinities, schedule.theta, pool)
+                z = forces.compute(y, affinities, schedule.theta)
                 _step(
                     y,
                     forces.attract,
@@ -389,35 +389,38 @@ def tsne(
 
 
 class _Forces:
-    """One iteration's attraction and repulsion, on ``threads`` threads.
+    """One iteration's attraction and repulsion, on ``threads`` threads of ``pool``.
 
-    Each iteration in two rounds over the threads, each cut into ``CHUNKS_PER_THREAD`` chunks per
+    Each iteration in rounds over the threads, each cut into ``CHUNKS_PER_THREAD`` chunks per
     thread that whoever is free takes next: the other threads start on the attraction (which
-    needs no tree) while this one builds the tree and then joins them; then everyone shares the
-    repulsion. The attraction's chunks hold about equal numbers of affinities, the repulsion's
-    about equal numbers of points; taking them as threads come free evens out the rest (the
-    tree's build, at 70,000 points half the attraction's time, and the repulsion's denser
-    regions). The split changes no number: every point's sums are its own.
+    needs no tree) while this one sorts the points and splits the top of the tree, then joins
+    them; then the threads split the rest of the tree (:class:`.quadtree.TreeBuilder`), and share
+    the repulsion. The attraction's chunks hold about equal numbers of affinities, the
+    repulsion's about equal numbers of points; taking them as threads come free evens out the
+    rest (the repulsion's denser regions). The split changes no number: every point's sums are
+    its own, and the threads' tree is the same tree.
     """
 
-    def __init__(self, affinities: tuple, threads: int) -> None:
+    def __init__(self, affinities: tuple, threads: int, pool: Pool) -> None:
         ptr = affinities[0]
         n = len(ptr) - 1
-        self.threads = threads
+        self.threads, self.pool = threads, pool
         self.attract = np.zeros((n, 2))
         self.repel = np.zeros((n, 2))
         self.sum_q = np.zeros(n)
         self.chunks = threads * CHUNKS_PER_THREAD if threads > 1 else 1
         self.attraction_chunks = list(pairwise(_even_cuts(ptr, self.chunks)))
+        self.builder = TreeBuilder(n, threads, pool)
 
-    def compute(self, y: NDArray[np.float64], affinities: tuple, theta: float, pool: Pool) -> float:
+    def compute(self, y: NDArray[np.float64], affinities: tuple, theta: float) -> float:
         """Fill ``attract`` and ``repel``; return the normalisation ``Z`` (the sum of q)."""
         ptr, cols, vals = affinities
-        others = self.threads - 1
+        pool, others = self.pool, self.threads - 1
         pulls = [(y, ptr, cols, vals, lo, hi, self.attract) for lo, hi in self.attraction_chunks]
         finish = start_chunks(pool, others, _attraction, pulls)
-        tree = build_tree(y)
+        started = self.builder.start(y)
         finish()
+        tree = self.builder.finish(started)
         parts = _split(tree, groups_of(tree, GROUP_SIZE), self.chunks)
         pushes = [(y, tree, part, theta, self.repel, self.sum_q) for part in parts]
         start_chunks(pool, others, repulsion, pushes)()
