@@ -264,7 +264,7 @@ def _attraction(
 
 
 @numba.njit(cache=True, nogil=True)
-def _step(
+def _move(
     y: NDArray[np.float64],
     attract: NDArray[np.float64],
     repel: NDArray[np.float64],
@@ -274,10 +274,12 @@ def _step(
     gains: NDArray[np.float64],
     learning_rate: float,
     momentum: float,
+    lo: int,
+    hi: int,
 ) -> None:
-    """One gradient-descent step with momentum and gains (openTSNE's), in place; then centre."""
-    n = y.shape[0]
-    for i in range(n):
+    """Points ``lo:hi``'s gradient-descent step with momentum and gains (openTSNE's), in
+    place."""
+    for i in range(lo, hi):
         step2 = 0.0
         for d in range(2):
             grad = exaggeration * attract[i, d] - repel[i, d] / z
@@ -293,6 +295,12 @@ def _step(
             update[i, 1] *= shrink
         y[i, 0] += update[i, 0]
         y[i, 1] += update[i, 1]
+
+
+@numba.njit(cache=True, nogil=True)
+def _centre(y: NDArray[np.float64]) -> None:
+    """Move the points' mean to 0, in place (the sums in point order)."""
+    n = y.shape[0]
     mx = 0.0
     my = 0.0
     for i in range(n):
@@ -371,17 +379,7 @@ def tsne(
             learning_rate = n / exaggeration
             for _ in range(n_iter):
                 z = forces.compute(y, affinities, schedule.theta)
-                _step(
-                    y,
-                    forces.attract,
-                    forces.repel,
-                    z,
-                    exaggeration,
-                    update,
-                    gains,
-                    learning_rate,
-                    momentum,
-                )
+                _descend(forces, y, z, exaggeration, update, gains, learning_rate, momentum)
                 done += 1
                 if progress is not None and done % 25 == 0:
                     progress(done / schedule.total)
@@ -410,6 +408,7 @@ class _Forces:
         self.sum_q = np.zeros(n)
         self.chunks = threads * CHUNKS_PER_THREAD if threads > 1 else 1
         self.attraction_chunks = list(pairwise(_even_cuts(ptr, self.chunks)))
+        self.point_chunks = list(pairwise(np.linspace(0, n, self.chunks + 1).astype(int).tolist()))
         self.builder = TreeBuilder(n, threads, pool)
 
     def compute(self, y: NDArray[np.float64], affinities: tuple, theta: float) -> float:
@@ -425,6 +424,24 @@ class _Forces:
         pushes = [(y, tree, part, theta, self.repel, self.sum_q) for part in parts]
         start_chunks(pool, others, repulsion, pushes)()
         return float(self.sum_q.sum())
+
+
+def _descend(
+    forces: _Forces,
+    y: NDArray[np.float64],
+    z: float,
+    exaggeration: float,
+    update: NDArray[np.float64],
+    gains: NDArray[np.float64],
+    learning_rate: float,
+    momentum: float,
+) -> None:
+    """One gradient-descent step (:func:`_move`) on the forces' threads, then the points
+    centred."""
+    args = (y, forces.attract, forces.repel, z, exaggeration, update, gains)
+    moves = [(*args, learning_rate, momentum, lo, hi) for lo, hi in forces.point_chunks]
+    start_chunks(forces.pool, forces.threads - 1, _move, moves)()
+    _centre(y)
 
 
 def _even_cuts(ptr: NDArray[np.int64], parts: int) -> NDArray[np.int64]:
