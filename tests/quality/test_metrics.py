@@ -121,6 +121,22 @@ def test_np_of_random_grid_is_low_and_perfect_grid_is_one() -> None:
     assert np.all(random < 0.2)
 
 
+@pytest.mark.parametrize("d", [2, 7, 100])
+def test_sq_distances_are_numpys_to_the_bit(monkeypatch: pytest.MonkeyPatch, d: int) -> None:
+    """The gathered differences give NumPy's own expression's sums, row chunks and all, for
+    strided features and a sample of rows too."""
+    from tsnegrid.quality import metrics
+
+    monkeypatch.setattr(metrics, "_ROW_CHUNK", 7)  # several chunks and a short last one
+    rng = np.random.default_rng(d)
+    x = rng.normal(size=(60, 2 * d))[:, ::2]  # not contiguous
+    rows = np.sort(rng.choice(60, 23, replace=False)).astype(np.intp)
+    idx = rng.integers(0, 60, size=(23, 9)).astype(np.intp)
+    diff = x[idx] - x[rows, None, :]
+    want = np.einsum("ijk,ijk->ij", diff, diff)
+    np.testing.assert_array_equal(metrics._sq_distances(x, rows, idx), want)
+
+
 def test_np_rejects_k_out_of_range() -> None:
     with pytest.raises(ValueError, match="every k"):
         neighbourhood_preservation(np.zeros((3, 2)), np.zeros((3, 2)), ks=[3])

@@ -11,6 +11,7 @@ from __future__ import annotations
 from collections.abc import Iterable
 from typing import Any
 
+import numba
 import numpy as np
 from numpy.typing import ArrayLike, NDArray
 
@@ -199,13 +200,32 @@ def _neighbours_excluding_self(
 def _sq_distances(
     x: NDArray[np.float64], rows: NDArray[np.intp], idx: NDArray[np.intp]
 ) -> NDArray[np.float64]:
-    """Squared distances from ``x[rows[i]]`` to ``x[idx[i, j]]``, by direct differences."""
+    """Squared distances from ``x[rows[i]]`` to ``x[idx[i, j]]``, by direct differences.
+
+    The differences are gathered by :func:`_differences` (numba, without the GIL: the quality
+    stage's layouts are scored on threads of their own, and NumPy's fancy indexing holds it)
+    and summed by ``einsum``, the sums every version of these numbers has had."""
     out = np.empty(idx.shape)
+    diff = np.empty((min(_ROW_CHUNK, rows.size), idx.shape[1], x.shape[1]))
     for lo in range(0, rows.size, _ROW_CHUNK):
         sl = slice(lo, lo + _ROW_CHUNK)
-        diff = x[idx[sl]] - x[rows[sl], None, :]
-        out[sl] = np.einsum("ijk,ijk->ij", diff, diff)
+        part = diff[: len(rows[sl])]
+        _differences(x, rows[sl], idx[sl], part)
+        out[sl] = np.einsum("ijk,ijk->ij", part, part)
     return out
+
+
+@numba.njit(cache=True, nogil=True)
+def _differences(
+    x: NDArray[np.float64], rows: NDArray[np.intp], idx: NDArray[np.intp], out: NDArray[np.float64]
+) -> None:
+    """``out[i, j] = x[idx[i, j]] - x[rows[i]]``."""
+    for i in range(idx.shape[0]):
+        r = rows[i]
+        for j in range(idx.shape[1]):
+            c = idx[i, j]
+            for k in range(x.shape[1]):
+                out[i, j, k] = x[c, k] - x[r, k]
 
 
 def displacement(points: ArrayLike, node_of_point: ArrayLike, rows: int, cols: int) -> Displacement:
