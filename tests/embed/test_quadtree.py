@@ -175,7 +175,9 @@ def test_the_threads_build_the_same_tree(kind, threads, monkeypatch):
     with worker_pool(threads) as pool:
         builder = quadtree.TreeBuilder(len(y), threads, pool)
         for _ in range(2):  # the builder's arrays are reused
-            tree = builder.build(y)
+            started = builder.start(y)
+            assert started[4] + 2 * len(y) <= len(builder.gapped[0])  # the top's bound held
+            tree = builder.finish(started)
             np.testing.assert_array_equal(tree[0], serial[0])
             assert tree[7] == serial[7]
             assert preorder(tree) == preorder(serial)

@@ -237,7 +237,10 @@ class TreeBuilder:
     def __init__(self, n: int, threads: int, pool: ThreadPoolExecutor | None = None) -> None:
         self.n, self.threads, self.pool = n, threads, pool
         self.small = max(SEED_MIN, n // (threads * SEEDS_PER_THREAD))
-        self.gapped = tuple(np.empty(4 * n + 2, np.int64) for _ in range(5))
+        # The top: the root, and at each of the _BITS levels a split node holds more than
+        # ``small`` points, none shared, so at most n // (small + 1) of them; 4 children each.
+        top = min(2 * n + 1, 1 + 4 * (1 + _BITS * (n // (self.small + 1))))
+        self.gapped = tuple(np.empty(top + 2 * n, np.int64) for _ in range(5))
         self.out = tuple(np.empty(2 * n + 1, np.int64) for _ in range(5))
         self.seeds = np.empty(n, np.int64)
         self.node_com = np.empty((2 * n + 1, 2))
@@ -257,6 +260,8 @@ class TreeBuilder:
         g = self.gapped
         sizes = g[1][seeds] - g[0][seeds]
         block = top + _starts(2 * sizes)
+        if top + 2 * int(sizes.sum()) > len(g[0]):  # the bound on the top, guarded
+            raise RuntimeError(f"quadtree: a top of {top} nodes overran its room")
         used = np.zeros(len(seeds), np.int64)
         parts = self.threads * SEEDS_PER_THREAD // 2
         cuts = _cuts(sizes, parts)
