@@ -118,19 +118,6 @@ def test_the_result_does_not_depend_on_the_thread_count(digits):
     np.testing.assert_array_equal(one, embed(digits, threads=3))
 
 
-@pytest.mark.parametrize("parts", [1, 2, 7, 16, 40])
-def test_attraction_chunks_cover_every_point_once_with_even_work(parts):
-    rows = np.random.default_rng(parts).integers(0, 30, 1001)
-    rows[500] = 3000  # one row heavier than a share: the runs beside it are empty
-    ptr = np.concatenate([[0], np.cumsum(rows)])
-    cuts = bhtsne._even_cuts(ptr, parts)
-    assert cuts[0] == 0 and cuts[-1] == 1001 and len(cuts) == parts + 1
-    assert np.all(np.diff(cuts) >= 0)
-    work = np.diff(ptr[cuts])
-    share = ptr[-1] / parts
-    assert np.all(work <= share + rows.max())  # no run holds more than a share and a row
-
-
 @pytest.mark.slow
 def test_embedding_is_as_good_as_openTSNEs(digits):
     from openTSNE import TSNE

@@ -7,6 +7,7 @@ import numpy as np
 import pytest
 
 from tsnegrid.runtime.workers import (
+    even_cuts,
     numba_threads,
     run_ranges,
     start_chunks,
@@ -114,6 +115,19 @@ def test_run_ranges_raises_a_ranges_error() -> None:
 
     with worker_pool(2) as pool, pytest.raises(ValueError, match="range 5:10"):
         run_ranges(pool, 10, 2, fail)
+
+
+@pytest.mark.parametrize("parts", [1, 2, 7, 16, 40])
+def test_even_cuts_cover_every_item_once_with_even_weight(parts: int) -> None:
+    rows = np.random.default_rng(parts).integers(0, 30, 1001)
+    rows[500] = 3000  # one item heavier than a share: the runs beside it are empty
+    cuts = even_cuts(rows, parts)
+    assert cuts[0] == 0 and cuts[-1] == 1001 and len(cuts) == parts + 1
+    assert np.all(np.diff(cuts) >= 0)
+    work = np.add.reduceat(np.r_[rows, 0], cuts)[:-1] * (np.diff(cuts) > 0)
+    assert work.sum() == rows.sum()
+    assert np.all(work <= rows.sum() / parts + rows.max())  # a share and one item at most
+    assert even_cuts([], 3) == [0, 0, 0, 0]
 
 
 @pytest.mark.parametrize("threads", [1, 2, 3])

@@ -30,7 +30,13 @@ import numpy as np
 from numpy.typing import NDArray
 
 from tsnegrid.embed.quadtree import GROUP_SIZE, TreeBuilder, groups_of, repulsion
-from tsnegrid.runtime.workers import run_ranges, single_thread_blas, start_chunks, worker_pool
+from tsnegrid.runtime.workers import (
+    even_cuts,
+    run_ranges,
+    single_thread_blas,
+    start_chunks,
+    worker_pool,
+)
 
 Pool = ThreadPoolExecutor | None
 
@@ -379,7 +385,10 @@ def tsne(
             learning_rate = n / exaggeration
             for _ in range(n_iter):
                 z = forces.compute(y, affinities, schedule.theta)
-                _descend(forces, y, z, exaggeration, update, gains, learning_rate, momentum)
+                state = (y, forces.attract, forces.repel, z, exaggeration, update, gains)
+                moves = [(*state, learning_rate, momentum, lo, hi) for lo, hi in forces.step_chunks]
+                start_chunks(pool, threads - 1, _move, moves)()
+                _centre(y)
                 done += 1
                 if progress is not None and done % 25 == 0:
                     progress(done / schedule.total)
@@ -407,8 +416,8 @@ class _Forces:
         self.repel = np.zeros((n, 2))
         self.sum_q = np.zeros(n)
         self.chunks = threads * CHUNKS_PER_THREAD if threads > 1 else 1
-        self.attraction_chunks = list(pairwise(_even_cuts(ptr, self.chunks)))
-        self.point_chunks = list(pairwise(np.linspace(0, n, self.chunks + 1).astype(int).tolist()))
+        self.attraction_chunks = list(pairwise(even_cuts(np.diff(ptr), self.chunks)))
+        self.step_chunks = list(pairwise(even_cuts(np.ones(n, np.int64), self.chunks)))
         self.builder = TreeBuilder(n, threads, pool)
 
     def compute(self, y: NDArray[np.float64], affinities: tuple, theta: float) -> float:
@@ -420,41 +429,10 @@ class _Forces:
         started = self.builder.start(y)
         finish()
         tree = self.builder.finish(started)
-        parts = _split(tree, groups_of(tree, GROUP_SIZE), self.chunks)
-        pushes = [(y, tree, part, theta, self.repel, self.sum_q) for part in parts]
+        groups = groups_of(tree, GROUP_SIZE)
+        cuts = even_cuts(tree[2][groups] - tree[1][groups], self.chunks)  # by points
+        pushes = [
+            (y, tree, groups[lo:hi], theta, self.repel, self.sum_q) for lo, hi in pairwise(cuts)
+        ]
         start_chunks(pool, others, repulsion, pushes)()
         return float(self.sum_q.sum())
-
-
-def _descend(
-    forces: _Forces,
-    y: NDArray[np.float64],
-    z: float,
-    exaggeration: float,
-    update: NDArray[np.float64],
-    gains: NDArray[np.float64],
-    learning_rate: float,
-    momentum: float,
-) -> None:
-    """One gradient-descent step (:func:`_move`) on the forces' threads, then the points
-    centred."""
-    args = (y, forces.attract, forces.repel, z, exaggeration, update, gains)
-    moves = [(*args, learning_rate, momentum, lo, hi) for lo, hi in forces.point_chunks]
-    start_chunks(forces.pool, forces.threads - 1, _move, moves)()
-    _centre(y)
-
-
-def _even_cuts(ptr: NDArray[np.int64], parts: int) -> NDArray[np.int64]:
-    """``parts + 1`` row bounds from 0 to ``n`` cutting the CSR rows of ``ptr`` into runs of
-    about equal numbers of entries (empty runs where one row outweighs a share)."""
-    n = len(ptr) - 1
-    cuts = np.searchsorted(ptr, ptr[-1] * np.arange(1, parts) / parts)
-    return np.concatenate([[0], np.clip(cuts, 0, n), [n]]).astype(np.int64)
-
-
-def _split(tree: tuple, groups: NDArray[np.int64], parts: int) -> list[NDArray[np.int64]]:
-    """``groups`` cut into ``parts`` runs of about equal numbers of points."""
-    sizes = tree[2][groups] - tree[1][groups]
-    ends = np.cumsum(sizes)
-    cuts = np.searchsorted(ends, ends[-1] * np.arange(1, parts) / parts)
-    return np.split(groups, cuts)

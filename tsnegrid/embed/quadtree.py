@@ -21,7 +21,7 @@ import numba
 import numpy as np
 from numpy.typing import NDArray
 
-from tsnegrid.runtime.workers import start_chunks
+from tsnegrid.runtime.workers import even_cuts, start_chunks
 
 #: Bits per axis of the Morton code: cells stop dividing at 1/2**21 of the embedding's span.
 _BITS = 21
@@ -264,7 +264,7 @@ class TreeBuilder:
             raise RuntimeError(f"quadtree: a top of {top} nodes overran its room")
         used = np.zeros(len(seeds), np.int64)
         parts = self.threads * SEEDS_PER_THREAD // 2
-        cuts = _cuts(sizes, parts)
+        cuts = even_cuts(sizes, parts)
         splits = [(codes, g, seeds, block, used, lo, hi) for lo, hi in pairwise(cuts)]
         start_chunks(self.pool, self.threads - 1, _expand_seeds, splits)()
         to = top + _starts(used)
@@ -276,7 +276,7 @@ class TreeBuilder:
             np.concatenate([[0], to]).astype(np.int64),
             np.concatenate([[0], to - block]).astype(np.int64),
         )
-        cuts = _cuts(runs[1], parts)
+        cuts = even_cuts(runs[1], parts)
         out, com, width = self.out, self.node_com, self.node_width
         copies = [(g, runs, cum, side, out, com, width, lo, hi) for lo, hi in pairwise(cuts)]
         start_chunks(self.pool, self.threads - 1, _compact, copies)()
@@ -299,15 +299,6 @@ class TreeBuilder:
 def _starts(counts: NDArray[np.int64]) -> NDArray[np.int64]:
     """Where each of runs of ``counts`` starts when they follow each other from 0."""
     return np.concatenate([[0], np.cumsum(counts)])[:-1].astype(np.int64)
-
-
-def _cuts(weights: NDArray[np.int64], parts: int) -> list[int]:
-    """``parts + 1`` bounds cutting ``weights`` into runs of about equal sums."""
-    ends = np.cumsum(weights)
-    if len(ends) == 0:
-        return [0, 0]
-    at = np.searchsorted(ends, ends[-1] * np.arange(1, parts) / parts, side="right")
-    return [0, *np.minimum(at, len(weights)).tolist(), len(weights)]
 
 
 @numba.njit(cache=True, nogil=True)

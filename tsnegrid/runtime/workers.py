@@ -18,6 +18,9 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TypeVar
 
+import numpy as np
+from numpy.typing import NDArray
+
 T = TypeVar("T")
 
 
@@ -59,6 +62,17 @@ def run_ranges(
     jobs = [submit(pool, fn, *args, lo, hi) for lo, hi in itertools.pairwise(cuts)]
     for job in jobs:
         job.result()
+
+
+def even_cuts(weights: Sequence[int] | NDArray[np.int64], parts: int) -> list[int]:
+    """``parts + 1`` bounds from 0 to ``len(weights)`` cutting the items into runs of about
+    equal total weight: no run weighs more than a share and one item (a run beside an item
+    heavier than a share may be empty)."""
+    ends = np.cumsum(np.asarray(weights, dtype=np.int64))
+    if len(ends) == 0:
+        return [0] * (parts + 1)
+    at = np.searchsorted(ends, ends[-1] * np.arange(1, parts) / parts, side="right")
+    return [0, *np.minimum(at, len(ends)).tolist(), len(ends)]
 
 
 def start_chunks(
