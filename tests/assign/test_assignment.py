@@ -17,7 +17,7 @@ from tsnegrid.assign.assignment import (
     dense_cost_matrix,
 )
 from tsnegrid.assign.grid import axis_coords, cell_width, grid_nodes
-from tsnegrid.assign.solver import multilevel, problem, solve_lattice
+from tsnegrid.assign.solver import coarse, multilevel, problem, solve_lattice
 from tsnegrid.errors import UsageError
 
 
@@ -268,3 +268,25 @@ def test_points_a_rounding_error_outside_are_accepted() -> None:
     points = np.array([[1 + 1e-12, -1e-12], [0.5, 0.5]])
     result = assign_to_grid(points, 1, 2)
     assert result.optimal and sorted(result.node_of_point) == [0, 1]
+
+
+def test_the_solver_sees_the_points_along_a_hilbert_curve(monkeypatch) -> None:
+    """The levels get the points in curve order; the caller gets its own order back."""
+    points = blobs(np.random.default_rng(5), 500, n_blobs=4)
+    seen: list[NDArray] = []
+    solve = multilevel._solve
+
+    def spy(pts, *args):  # type: ignore[no-untyped-def]
+        seen.append(pts)
+        return solve(pts, *args)
+
+    monkeypatch.setattr(multilevel, "_solve", spy)
+    sol = solve_lattice(points, 25, 25)
+    order = np.argsort(coarse.hilbert_index(points), kind="stable")
+    assert np.array_equal(seen[0], points[order])
+    assert np.all(np.diff(coarse.hilbert_index(seen[0])) >= 0)
+    perm = np.random.default_rng(6).permutation(len(points))
+    again = solve_lattice(points[perm], 25, 25)
+    assert np.array_equal(again.node_of_point, sol.node_of_point[perm])
+    assert np.array_equal(again.u, sol.u[perm])
+    assert np.array_equal(again.v, sol.v)
