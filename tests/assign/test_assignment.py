@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import itertools
+from typing import Any
 
 import numpy as np
 import pytest
@@ -270,13 +271,13 @@ def test_points_a_rounding_error_outside_are_accepted() -> None:
     assert result.optimal and sorted(result.node_of_point) == [0, 1]
 
 
-def test_the_solver_sees_the_points_along_a_hilbert_curve(monkeypatch) -> None:
+def test_the_solver_sees_the_points_along_a_hilbert_curve(monkeypatch: pytest.MonkeyPatch) -> None:
     """The levels get the points in curve order; the caller gets its own order back."""
     points = blobs(np.random.default_rng(5), 500, n_blobs=4)
     seen: list[NDArray] = []
     solve = multilevel._solve
 
-    def spy(pts, *args):  # type: ignore[no-untyped-def]
+    def spy(pts: NDArray, *args: Any) -> tuple[multilevel.Solution, bool]:
         seen.append(pts)
         return solve(pts, *args)
 
