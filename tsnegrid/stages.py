@@ -73,11 +73,21 @@ class Stages:
         return None if callback is None else (lambda fraction: callback(name, fraction))
 
     def cached(
-        self, name: str, parts: dict[str, Any], compute: Callable[[], T], kind: type[T]
+        self,
+        name: str,
+        parts: Callable[[], dict[str, Any]],
+        compute: Callable[[], T],
+        kind: type[T],
     ) -> T:
-        parts = {**parts, "seed": self.config.seed, "code": code_version(STAGE_CODE[name])}
+        """The stage ``name``'s result, through the cache; ``parts`` returns what keys it (called
+        only where there is a cache: it hashes the stage's input)."""
+
+        def key() -> dict[str, Any]:
+            code = code_version(STAGE_CODE[name])
+            return {**parts(), "seed": self.config.seed, "code": code}
+
         with self.timer.stage(name) as outcome:
-            value, result = cached(self.policy, name, parts, compute, kind, time.perf_counter)
+            value, result = cached(self.policy, name, key, compute, kind, time.perf_counter)
             outcome.append(result)
         return value
 
@@ -87,7 +97,7 @@ class Stages:
         c = self.config
         return self.cached(
             "pca",
-            {"input": array_digest(raw), "dims": c.pca},
+            lambda: {"input": array_digest(raw), "dims": c.pca},
             lambda: reduce_pca(raw, n_components=c.pca, seed=c.seed, threads=c.threads),
             np.ndarray,
         )
@@ -113,7 +123,7 @@ class Stages:
                 return feature_neighbours(features, k, threads=self.config.threads)
         return self.cached(
             "neighbours",
-            {"input": array_digest(features), "k": k, "method": method},
+            lambda: {"input": array_digest(features), "k": k, "method": method},
             lambda: _approximate_neighbours(features, k, self.config, self.progress("neighbours")),
             Neighbours,
         )
@@ -126,7 +136,7 @@ class Stages:
         c = self.config
         return self.cached(
             "tsne",
-            {
+            lambda: {
                 "input": array_digest(features),
                 "perplexity": c.perplexity,
                 "iter": c.tsne_iter,
@@ -153,7 +163,7 @@ class Stages:
         usable = plan.usable
         return self.cached(
             "assignment",
-            {
+            lambda: {
                 "input": array_digest(embedding.points),
                 "grid": [plan.rows, plan.cols],
                 "solver": c.solver,
@@ -181,7 +191,7 @@ class Stages:
         nodes, usable = assignment.node_of_point, plan.usable
         return self.cached(
             "polish",
-            {
+            lambda: {
                 "input": array_digest(features, nodes),
                 "grid": [plan.rows, plan.cols],
                 "usable": None if usable is None else array_digest(usable),

@@ -82,6 +82,30 @@ def test_force_recomputes_and_no_cache_writes_nothing(tmp_path):
     assert sorted(p.name.split("-")[0] for p in tmp_path.iterdir()) == ["s"]
 
 
+def test_the_key_is_computed_only_where_there_is_a_cache(tmp_path):
+    """Under --no-cache a stage's input is not hashed; with a cache, a function of the parts
+    keys the same entry as the parts themselves."""
+
+    def never() -> dict:
+        raise AssertionError("keyed a stage without a cache")
+
+    value, outcome = cached(
+        CachePolicy(root=None), "pca", never, lambda: np.ones(1), np.ndarray, _clock()
+    )
+    assert outcome.status == "computed" and np.array_equal(value, [1.0])
+    calls = []
+
+    def parts() -> dict:
+        calls.append(1)
+        return {"dims": 2}
+
+    cached(CachePolicy(root=tmp_path), "pca", parts, lambda: np.arange(2.0), np.ndarray, _clock())
+    again, outcome = cached(
+        CachePolicy(root=tmp_path), "pca", {"dims": 2}, lambda: np.zeros(2), np.ndarray, _clock()
+    )
+    assert calls == [1] and outcome.status == "loaded" and np.array_equal(again, [0.0, 1.0])
+
+
 def test_digests_and_versions_identify_inputs_and_code():
     assert array_digest(np.zeros(3)) != array_digest(np.zeros(3, dtype=np.float32))
     assert array_digest(np.zeros((2, 3))) != array_digest(np.zeros((3, 2)))
@@ -157,6 +181,16 @@ def test_a_rerun_reuses_stages_whose_inputs_did_not_change(tmp_path):
     )
     forced = run(small_config(tmp_path / "out", n_images=60, cache_dir=cache, force=True))
     assert {t.status for t in forced.timings} == {"computed"}
+
+
+def test_a_run_without_a_cache_hashes_no_stage_input(tmp_path, monkeypatch):
+    def refuse(*arrays: np.ndarray) -> str:
+        raise AssertionError("hashed a stage's input with no cache to key")
+
+    monkeypatch.setattr("tsnegrid.stages.array_digest", refuse)
+    result = run(small_config(tmp_path / "out", n_images=60))
+    assert {t.name for t in result.timings} >= {"pca", "tsne", "assignment"}
+    assert {t.status for t in result.timings} == {"computed"}
 
 
 def test_an_unwritable_cache_costs_time_not_the_run(tmp_path):

@@ -159,17 +159,23 @@ def cache_key(stage: str, parts: Mapping[str, Any]) -> str:
 def cached(
     policy: CachePolicy,
     stage: str,
-    parts: Mapping[str, Any],
+    parts: Mapping[str, Any] | Callable[[], Mapping[str, Any]],
     compute: Callable[[], T],
     kind: type[T],
     clock: Callable[[], float],
 ) -> tuple[T, CacheOutcome]:
     """Load the stage's result from the cache, or compute it (and store it).
 
-    ``kind`` is the frozen dataclass (or ``np.ndarray``) the stage returns; ``clock`` times the
-    computation, whose seconds are stored with the entry and reported when it is loaded.
+    ``parts`` (see :func:`cache_key`) may be a function that returns them: it is called only
+    where there is a cache to key (not under ``--no-cache``, where hashing a stage's input, 220
+    MB of pixels for PCA at 70,000 images, would be work for nothing). ``kind`` is the frozen
+    dataclass (or ``np.ndarray``) the stage returns; ``clock`` times the computation, whose
+    seconds are stored with the entry and reported when it is loaded.
     """
-    path = None if policy.root is None else policy.root / f"{cache_key(stage, parts)}.npz"
+    path = None
+    if policy.root is not None:
+        key = cache_key(stage, parts() if callable(parts) else parts)
+        path = policy.root / f"{key}.npz"
     status = "computed"
     if path is not None and policy.read and path.exists():
         loaded = _load(path, kind)
