@@ -158,6 +158,31 @@ def _transpose(
 
 
 @numba.njit(cache=True, nogil=True)
+def _row_lengths(
+    indices: NDArray[np.int64],
+    transposed: tuple[NDArray[np.int64], NDArray[np.int64], NDArray[np.float64]],
+    out_ptr: NDArray[np.int64],
+    lo: int,
+    hi: int,
+) -> None:
+    """``out_ptr[i + 1]``: how many distinct columns rows ``i`` (``lo:hi``) of ``C`` and of
+    ``C^T`` hold together, the length of row ``i`` of ``C + C^T`` (no sort needed)."""
+    t_ptr, t_cols, _ = transposed
+    seen = np.full(len(indices), -1, np.int64)  # seen[j] == i: column j counted for row i
+    for i in range(lo, hi):
+        count = 0
+        for j in indices[i]:
+            if seen[j] != i:
+                seen[j] = i
+                count += 1
+        for j in t_cols[t_ptr[i] : t_ptr[i + 1]]:
+            if seen[j] != i:
+                seen[j] = i
+                count += 1
+        out_ptr[i + 1] = count
+
+
+@numba.njit(cache=True, nogil=True)
 def _merge_rows(
     indices: NDArray[np.int64],
     conditional: NDArray[np.float64],
@@ -168,16 +193,14 @@ def _merge_rows(
     lo: int,
     hi: int,
 ) -> None:
-    """Rows ``lo:hi`` of ``C + C^T``: row ``i`` of ``C`` sorted by column and merged with row
-    ``i`` of ``C^T``, a column both hold summed. With empty ``out_cols`` only each row's length
-    is written, to ``out_ptr[i + 1]``; else row ``i`` is written from ``out_ptr[i]`` on."""
+    """Rows ``lo:hi`` of ``C + C^T``, row ``i`` written from ``out_ptr[i]`` on: row ``i`` of
+    ``C`` sorted by column and merged with row ``i`` of ``C^T``, a column both hold summed."""
     t_ptr, t_cols, t_vals = transposed
     k = indices.shape[1]
-    write = len(out_cols) > 0
     for i in range(lo, hi):
         order = np.argsort(indices[i], kind="mergesort")
         a, b = 0, t_ptr[i]
-        w = out_ptr[i] if write else 0
+        w = out_ptr[i]
         last = -1
         while a < k or b < t_ptr[i + 1]:
             if b == t_ptr[i + 1] or (a < k and indices[i, order[a]] <= t_cols[b]):
@@ -187,16 +210,12 @@ def _merge_rows(
                 col, val = t_cols[b], t_vals[b]
                 b += 1
             if col == last:
-                if write:
-                    out_vals[w - 1] += val
+                out_vals[w - 1] += val
                 continue
-            if write:
-                out_cols[w] = col
-                out_vals[w] = val
+            out_cols[w] = col
+            out_vals[w] = val
             w += 1
             last = col
-        if not write:
-            out_ptr[i + 1] = w
 
 
 @numba.njit(cache=True, nogil=True)
@@ -217,13 +236,12 @@ def _symmetrise(
     n = len(indices)
     transposed = _transpose(indices, conditional)
     ptr = np.zeros(n + 1, np.int64)
-    args = (indices, conditional, transposed, ptr)
     parts = threads * CHUNKS_PER_THREAD
-    run_ranges(pool, n, parts, _merge_rows, *args, np.zeros(0, np.int64), np.zeros(0))
+    run_ranges(pool, n, parts, _row_lengths, indices, transposed, ptr)
     np.cumsum(ptr, out=ptr)
     cols = np.empty(ptr[n], np.int64)
     vals = np.empty(ptr[n])
-    run_ranges(pool, n, parts, _merge_rows, *args, cols, vals)
+    run_ranges(pool, n, parts, _merge_rows, indices, conditional, transposed, ptr, cols, vals)
     return ptr, cols, vals / _total(vals)
 
 
@@ -384,7 +402,7 @@ def tsne(
         for n_iter, exaggeration, momentum in phases:
             learning_rate = n / exaggeration
             for _ in range(n_iter):
-                z = forces.compute(y, affinities, schedule.theta)
+                z = forces.compute(y, schedule.theta)
                 state = (y, forces.attract, forces.repel, z, exaggeration, update, gains)
                 moves = [(*state, learning_rate, momentum, lo, hi) for lo, hi in forces.step_chunks]
                 start_chunks(pool, threads - 1, _move, moves)()
@@ -411,7 +429,7 @@ class _Forces:
     def __init__(self, affinities: tuple, threads: int, pool: Pool) -> None:
         ptr = affinities[0]
         n = len(ptr) - 1
-        self.threads, self.pool = threads, pool
+        self.affinities, self.threads, self.pool = affinities, threads, pool
         self.attract = np.zeros((n, 2))
         self.repel = np.zeros((n, 2))
         self.sum_q = np.zeros(n)
@@ -420,9 +438,9 @@ class _Forces:
         self.step_chunks = list(pairwise(even_cuts(np.ones(n, np.int64), self.chunks)))
         self.builder = TreeBuilder(n, threads, pool)
 
-    def compute(self, y: NDArray[np.float64], affinities: tuple, theta: float) -> float:
+    def compute(self, y: NDArray[np.float64], theta: float) -> float:
         """Fill ``attract`` and ``repel``; return the normalisation ``Z`` (the sum of q)."""
-        ptr, cols, vals = affinities
+        ptr, cols, vals = self.affinities
         pool, others = self.pool, self.threads - 1
         pulls = [(y, ptr, cols, vals, lo, hi, self.attract) for lo, hi in self.attraction_chunks]
         finish = start_chunks(pool, others, _attraction, pulls)

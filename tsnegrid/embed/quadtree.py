@@ -291,10 +291,6 @@ class TreeBuilder:
             n_nodes,
         )
 
-    def build(self, y: NDArray[np.float64]) -> tuple:
-        """:meth:`start` then :meth:`finish`."""
-        return self.finish(self.start(y))
-
 
 def _starts(counts: NDArray[np.int64]) -> NDArray[np.int64]:
     """Where each of runs of ``counts`` starts when they follow each other from 0."""
