@@ -20,6 +20,7 @@ def test_a_photo_like_page_figure_too_big_for_png_becomes_jpeg():
 def test_encode_figures_gives_the_same_files_on_any_thread_count_and_reports_progress(blobs):
     from tsnegrid.report.encode import MapCells, NamedFigure, encode_figures, map_artifacts
     from tsnegrid.report.figures import plot_grid
+    from tsnegrid.runtime.workers import worker_pool
 
     rows, cols = 6, 7
     node_of_point = np.random.default_rng(1).permutation(rows * cols)[: len(blobs.names)]
@@ -27,11 +28,12 @@ def test_encode_figures_gives_the_same_files_on_any_thread_count_and_reports_pro
     cells = MapCells(blobs.names, blobs.labels, blobs.class_names, node_of_point, rows, cols)
 
     def figures() -> list[NamedFigure]:  # fresh ones: a drawn figure keeps its layout
-        return [NamedFigure("grid", plot_grid(rows, cols)), NamedFigure("map", mosaic)]
+        return [NamedFigure("grid", lambda: plot_grid(rows, cols)), NamedFigure("map", mosaic)]
 
     seen: list[float] = []
-    one = encode_figures(figures(), mosaic, cells, threads=1, progress=seen.append)
-    two = encode_figures(figures(), mosaic, cells, threads=2)
+    one = encode_figures(figures(), mosaic, cells, progress=seen.append)
+    with worker_pool(2) as pool:
+        two = encode_figures(figures(), mosaic, cells, pool=pool)
     assert one == two
     assert [a.path.split("-")[0] for a in one[:2]] == ["img/grid", "img/map"]
     assert list(one[2:]) == map_artifacts(mosaic, cells)

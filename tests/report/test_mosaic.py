@@ -75,3 +75,29 @@ def test_mosaic_of_colour_images_keeps_channels():
 def test_mosaic_preview_scales_by_whole_factors_or_down(shape, expected):
     preview = mosaic_preview(np.zeros(shape, dtype=np.uint8), target_px=1200)
     assert preview.shape == expected
+
+
+@pytest.mark.parametrize("shape", [(37, 8, 8), (37, 6, 5, 3)])
+def test_the_map_is_the_same_painted_on_worker_threads_and_cell_by_cell(shape):
+    from concurrent.futures import ThreadPoolExecutor
+
+    rng = np.random.default_rng(3)
+    pixels = rng.integers(0, 256, shape, dtype=np.uint8)
+    rows, cols = 5, 9
+    node_of_point = rng.permutation(rows * cols)[: len(pixels)]
+    g = map_geometry(pixels)
+    with ThreadPoolExecutor(3) as pool:
+        threaded = compose_mosaic(pixels, node_of_point, rows, cols, pool=pool)
+    mosaic = compose_mosaic(pixels, node_of_point, rows, cols)
+    np.testing.assert_array_equal(threaded, mosaic)
+    h, w = shape[1:3]
+    ph, pw, top = g.pitch(h), g.pitch(w), g.gutter // 2
+    expected = np.empty_like(mosaic)
+    expected[...] = np.asarray(g.background, dtype=np.uint8)
+    for image, node in zip(pixels, node_of_point, strict=True):
+        r, c = rows - 1 - node // cols, node % cols
+        scaled = np.repeat(np.repeat(image, g.scale, 0), g.scale, 1)
+        expected[
+            r * ph + top : r * ph + top + h * g.scale, c * pw + top : c * pw + top + w * g.scale
+        ] = scaled
+    np.testing.assert_array_equal(mosaic, expected)

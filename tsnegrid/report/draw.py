@@ -16,6 +16,7 @@ from tsnegrid.report import figures
 from tsnegrid.report.encode import MapCells, NamedFigure, encode_figures
 from tsnegrid.report.mosaic import compose_mosaic, mosaic_preview
 from tsnegrid.results import Artifact, Embedding, GridAssignment, ImageSet, Progress
+from tsnegrid.runtime.workers import worker_pool
 
 
 def draw_figures(
@@ -44,18 +45,23 @@ def draw_figures(
     """
     pts, labels, names = embedding.points, images.labels, images.class_names
     nodes, rows, cols = assignment.node_of_point, assignment.rows, assignment.cols
-    mosaic = compose_mosaic(images.pixels, final, rows, cols)
-    figs = [
-        NamedFigure("samples", figures.plot_samples(images.pixels, labels, names)),
-        NamedFigure("scatter", figures.plot_scatter(pts, labels, names)),
-        NamedFigure("overlay", figures.plot_overlay(pts, images.pixels)),
-        NamedFigure("grid", figures.plot_grid(rows, cols)),
-        NamedFigure("arrows", figures.plot_arrows(pts, nodes, rows, cols, labels, len(names))),
-        NamedFigure("map", mosaic_preview(mosaic)),
-        NamedFigure("displacement", plot_displacement_map(pts, final, rows, cols)),
-        NamedFigure("seams", plot_seams(features, final, rows, cols)),
-    ]
-    if not np.array_equal(final, nodes):  # polished: the seams before, beside the seams after
-        figs.append(NamedFigure("seams-lap", plot_seams(features, nodes, rows, cols)))
-    cells = MapCells(images.names, labels, names, final, rows, cols)
-    return encode_figures(figs, mosaic, cells, threads=threads, progress=progress, cluster=cluster)
+    px = images.pixels
+    with worker_pool(threads) as pool:
+        mosaic = compose_mosaic(px, final, rows, cols, pool=pool)
+        # Made one at a time while the map is encoded on the pool's threads.
+        figs = [
+            NamedFigure("samples", lambda: figures.plot_samples(px, labels, names)),
+            NamedFigure("scatter", lambda: figures.plot_scatter(pts, labels, names)),
+            NamedFigure("overlay", lambda: figures.plot_overlay(pts, px)),
+            NamedFigure("grid", lambda: figures.plot_grid(rows, cols)),
+            NamedFigure(
+                "arrows", lambda: figures.plot_arrows(pts, nodes, rows, cols, labels, len(names))
+            ),
+            NamedFigure("map", lambda: mosaic_preview(mosaic)),
+            NamedFigure("displacement", lambda: plot_displacement_map(pts, final, rows, cols)),
+            NamedFigure("seams", lambda: plot_seams(features, final, rows, cols)),
+        ]
+        if not np.array_equal(final, nodes):  # polished: the seams before, beside the seams after
+            figs.append(NamedFigure("seams-lap", lambda: plot_seams(features, nodes, rows, cols)))
+        cells = MapCells(images.names, labels, names, final, rows, cols)
+        return encode_figures(figs, mosaic, cells, pool=pool, progress=progress, cluster=cluster)

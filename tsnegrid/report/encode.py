@@ -28,7 +28,7 @@ from tsnegrid.report.tiles import (
     iter_tile_jobs,
 )
 from tsnegrid.results import Artifact
-from tsnegrid.runtime.workers import submit, worker_pool
+from tsnegrid.runtime.workers import submit
 
 #: A page figure should load quickly: above this a photo-like image is saved as JPEG.
 PAGE_FIGURE_BYTES = 500_000
@@ -43,12 +43,22 @@ def has_full_map(height: int, width: int) -> bool:
     return height * width <= FULL_MAP_MAX_PIXELS
 
 
+Drawable = Figure | NDArray[np.uint8]
+
+
 @dataclass(frozen=True)
 class NamedFigure:
-    """A figure and the stable name its file is saved under (``img/<key>-<hash>.png``)."""
+    """A figure and the stable name its file is saved under (``img/<key>-<hash>.png``).
+
+    ``figure`` may be a function that makes it: :func:`encode_figures` calls it once the map's
+    encoding is under way, so that making the figures overlaps with it.
+    """
 
     key: str
-    figure: Figure | NDArray[np.uint8]
+    figure: Drawable | Callable[[], Drawable]
+
+    def made(self) -> Drawable:
+        return self.figure() if callable(self.figure) else self.figure
 
 
 def figure_png(figure: Figure | NDArray[np.uint8]) -> bytes:
@@ -131,34 +141,34 @@ def encode_figures(
     mosaic: NDArray[np.uint8],
     cells: MapCells,
     *,
-    threads: int = 1,
+    pool: ThreadPoolExecutor | None = None,
     progress: Callable[[float], None] | None = None,
     cluster: Any = None,
 ) -> tuple[Artifact, ...]:
     """Every figure's file, then the map's files (:func:`map_artifacts`).
 
-    With ``threads > 1`` the map and each drawn figure are encoded on ``threads`` worker
-    threads while the next figures are drawn here; with one, everything runs on the calling
-    thread. With a ``cluster`` (a checked ``distributed.Client``, see
-    :mod:`tsnegrid.runtime.cluster`) the Deep Zoom tiles are encoded there, a batch a task; the
-    bytes are the same. ``progress`` gets the fraction of figures and tile batches done.
+    With a ``pool`` the map's encoding starts first, on its worker threads, and each figure is
+    made and drawn here meanwhile, then encoded there too; without one, everything runs on the
+    calling thread. The bytes are the same. With a ``cluster`` (a checked
+    ``distributed.Client``, see :mod:`tsnegrid.runtime.cluster`) the Deep Zoom tiles are
+    encoded there, a batch a task. ``progress`` gets the fraction of figures and tile batches
+    done.
     """
-    with worker_pool(threads) as pool:
-        pending = _PendingMap.start(mosaic, pool, cluster)
-        units, done = len(figures) + len(pending.batches) + 1, 0
+    pending = _PendingMap.start(mosaic, pool, cluster)
+    units, done = len(figures) + len(pending.batches) + 1, 0
 
-        def step() -> None:
-            nonlocal done
-            done += 1
-            if progress is not None:
-                progress(done / units)
+    def step() -> None:
+        nonlocal done
+        done += 1
+        if progress is not None:
+            progress(done / units)
 
-        encoding = [submit(pool, _encoded_artifact, f.key, draw(f.figure)) for f in figures]
-        drawn = []
-        for job in encoding:
-            drawn.append(job.result())
-            step()
-        return (*drawn, *pending.finish(cells, step))
+    encoding = [submit(pool, _encoded_artifact, f.key, draw(f.made())) for f in figures]
+    drawn = []
+    for job in encoding:
+        drawn.append(job.result())
+        step()
+    return (*drawn, *pending.finish(cells, step))
 
 
 @dataclass(frozen=True)

@@ -11,15 +11,19 @@ Grid row 0 is at the bottom of the map, as in the scatter plots it comes from.
 
 from __future__ import annotations
 
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 
 import numpy as np
 from numpy.typing import NDArray
 
 from tsnegrid.report.figures import downsample
+from tsnegrid.runtime.workers import run_ranges
 
 #: Cells are scaled up by a whole factor until they are at least this many pixels.
 MIN_CELL_PX = 24
+#: Bands of the map and batches of images painted as separate jobs on worker threads.
+PARTS = 8
 #: Background pixels between neighbouring cells (half of it on each side of a cell).
 GUTTER_PX = 2
 
@@ -71,6 +75,7 @@ def compose_mosaic(
     cols: int,
     *,
     geometry: MapGeometry | None = None,
+    pool: ThreadPoolExecutor | None = None,
 ) -> NDArray[np.uint8]:
     """The final map: image ``i`` in cell ``node_of_point[i]``, scaled and framed by the gutter.
 
@@ -79,6 +84,8 @@ def compose_mosaic(
     pixels : (n, h, w) grayscale or (n, h, w, c) colour images.
     node_of_point : (n,) cell index ``r * cols + c`` of each image, all distinct.
     geometry : scale, gutter and background; :func:`map_geometry` of the images by default.
+    pool : worker threads that paint bands of the map and batches of the images (each writes
+        only its own pixels, so the map is the same).
 
     Returns
     -------
@@ -87,15 +94,45 @@ def compose_mosaic(
     """
     g = map_geometry(pixels) if geometry is None else geometry
     h, w = pixels.shape[1:3]
-    ph, pw, lo = h * g.scale + g.gutter, w * g.scale + g.gutter, g.gutter // 2
+    ph, pw = h * g.scale + g.gutter, w * g.scale + g.gutter
     channels = pixels.shape[3:]
-    cells = np.empty((rows * cols, ph, pw, *channels), dtype=np.uint8)
-    cells[:] = np.asarray(g.background, dtype=np.uint8).reshape((1,) * 3 + channels)
-    scaled = np.repeat(np.repeat(pixels, g.scale, axis=1), g.scale, axis=2)
-    cells[node_of_point, lo : lo + h * g.scale, lo : lo + w * g.scale] = scaled
-    grid = cells.reshape(rows, cols, ph, pw, *channels)[::-1]
-    axes = (0, 2, 1, 3, *range(4, grid.ndim))
-    return np.ascontiguousarray(grid.transpose(axes)).reshape(rows * ph, cols * pw, *channels)
+    mosaic = np.empty((rows * ph, cols * pw, *channels), dtype=np.uint8)
+    fill = np.asarray(g.background, dtype=np.uint8).reshape((1,) * 2 + channels)
+    run_ranges(pool, rows * ph, _parts(pool), _paint_band, mosaic, fill)
+    # Grid row 0 at the bottom: node r * cols + c is the (rows - 1 - r)-th band of cells.
+    cell_row = rows - 1 - node_of_point // cols
+    cell_col = node_of_point % cols
+    cells = mosaic.reshape(rows, ph, cols, pw, *channels)
+    run_ranges(pool, len(pixels), _parts(pool), _paste, cells, pixels, cell_row, cell_col, g)
+    return mosaic
+
+
+def _parts(pool: ThreadPoolExecutor | None) -> int:
+    return 1 if pool is None else PARTS
+
+
+def _paint_band(mosaic: NDArray[np.uint8], fill: NDArray[np.uint8], lo: int, hi: int) -> None:
+    mosaic[lo:hi] = fill
+
+
+def _paste(
+    cells: NDArray[np.uint8],
+    pixels: NDArray[np.uint8],
+    cell_row: NDArray[np.intp],
+    cell_col: NDArray[np.intp],
+    g: MapGeometry,
+    lo: int,
+    hi: int,
+) -> None:
+    """Images ``lo:hi`` into their cells of ``cells`` (rows, pitch, cols, pitch[, c])."""
+    h, w = pixels.shape[1:3]
+    scaled = pixels[lo:hi]
+    if g.scale > 1:
+        scaled = np.repeat(np.repeat(scaled, g.scale, axis=1), g.scale, axis=2)
+    top = g.gutter // 2
+    rows, cols = cell_row[lo:hi], cell_col[lo:hi]
+    # Two index arrays around a slice: numpy puts their axis first, (hi - lo, h', w'[, c]).
+    cells[rows, top : top + h * g.scale, cols, top : top + w * g.scale] = scaled
 
 
 def mosaic_preview(mosaic: NDArray[np.uint8], *, target_px: int = 1200) -> NDArray[np.uint8]:
