@@ -77,3 +77,29 @@ def test_pca_is_the_same_whatever_the_threads_of_ours_or_of_blas():
         three = reduce_pca(x, n_components=50, seed=0, threads=3)
     np.testing.assert_array_equal(one, two)
     np.testing.assert_array_equal(one, three)
+
+
+@pytest.mark.parametrize("threads", [1, 2])
+def test_each_sign_is_set_by_the_first_largest_score_across_blocks(threads):
+    from tsnegrid.runtime.workers import worker_pool
+
+    scores = np.zeros((10, 3))
+    scores[1] = [5.0, -1.0, 0.0]  # block 0
+    scores[7] = [-5.0, -1.0, 2.0]  # block 2: ties the first column, larger in the third
+    scores[8, 1] = 0.5
+    blocks = [slice(lo, lo + 3) for lo in range(0, 10, 3)]
+    with worker_pool(threads) as pool:
+        fixed = pca._fix_signs(scores.copy(), blocks, pool)
+    first_largest = scores[np.abs(scores).argmax(axis=0), np.arange(3)]
+    np.testing.assert_array_equal(fixed, scores * np.sign(first_largest))
+    np.testing.assert_array_equal(fixed[:, 0], scores[:, 0])  # +5 came first: kept
+    np.testing.assert_array_equal(fixed[:, 1], -scores[:, 1])
+
+
+@pytest.mark.parametrize(("shape", "threads"), [((300, 20), 1), ((300, 20), 3), ((30, 50), 2)])
+def test_images_that_are_all_alike_project_to_zero(shape, threads, monkeypatch):
+    monkeypatch.setattr(pca, "_PCA_BLOCK_ROWS", 64)  # the one differing row in a later block
+    x = np.full(shape, 0.25, dtype=np.float32)
+    assert not reduce_pca(x, n_components=5, seed=0, threads=threads).any()
+    x[-1, 3] = 0.5
+    assert reduce_pca(x, n_components=5, seed=0, threads=threads).any()

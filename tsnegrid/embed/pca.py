@@ -59,22 +59,28 @@ def reduce_pca(
     """
     n, d = features.shape
     k = max(1, min(n_components, n, d))
-    if n < 2 or not np.any(features != features[:1]):
-        return np.zeros((n, k))  # no variance: every projection is 0
     # float32 pixels stay float32: each block is widened to float64 where it is used (a float64
     # copy of a million 28 x 28 images would take 6.3 GB); the values are the same.
     x = features
     blocks = [slice(lo, lo + _PCA_BLOCK_ROWS) for lo in range(0, n, _PCA_BLOCK_ROWS)]
     with single_thread_blas(), worker_pool(threads) as pool:
         if n < d:
-            return _fix_signs(_scores_from_gram(_wide(x), k, blocks, pool))
-        mean: NDArray[np.float64] = np.asarray(np.mean(x, axis=0, dtype=np.float64))
-        axes = _top_axes(_covariance(x, mean, blocks, pool), k)
-        reduced = np.empty((n, k))
-        for job in [submit(pool, _project, x, axes, rows, reduced) for rows in blocks]:
-            job.result()
-        reduced -= mean[None, :] @ axes  # centre after projecting
-    return _fix_signs(reduced)
+            if n < 2 or not _varies(x, blocks, pool):
+                return np.zeros((n, k))  # no variance: every projection is 0
+            reduced = _scores_from_gram(_wide(x), k, blocks, pool)
+        else:
+            # The mean on a worker beside the first blocks' products (the same sum as ever).
+            mean_job = submit(pool, np.mean, x, 0, np.float64)
+            grams = [submit(pool, _gram, x, rows) for rows in blocks]
+            if n < 2 or not any(gram.result()[1] for gram in grams):
+                return np.zeros((n, k))  # no variance: every projection is 0
+            mean: NDArray[np.float64] = np.asarray(mean_job.result())
+            axes = _top_axes(_covariance([gram.result()[0] for gram in grams], mean, n), k)
+            centre = mean[None, :] @ axes  # subtracted after projecting
+            reduced = np.empty((n, k))
+            for job in [submit(pool, _project, x, axes, centre, rows, reduced) for rows in blocks]:
+                job.result()
+        return _fix_signs(reduced, blocks, pool)
 
 
 def _wide(x: NDArray[np.floating]) -> NDArray[np.float64]:
@@ -82,16 +88,24 @@ def _wide(x: NDArray[np.floating]) -> NDArray[np.float64]:
 
 
 def _covariance(
-    x: NDArray[np.floating], mean: NDArray[np.float64], blocks: list[slice], pool: Pool
+    grams: list[NDArray[np.float64]], mean: NDArray[np.float64], n: int
 ) -> NDArray[np.float64]:
-    """(d, d) covariance from the uncentred Gram matrix (no centred copy of x), float64."""
-    grams = [submit(pool, _gram, x[rows]) for rows in blocks]
-    cov = grams[0].result()
+    """(d, d) covariance from the blocks' uncentred Gram matrices (no centred copy of x)."""
+    cov = grams[0]
     for gram in grams[1:]:
-        cov += gram.result()
-    cov -= len(x) * mean[:, None] * mean[None, :]
-    cov /= len(x) - 1
+        cov += gram
+    cov -= n * mean[:, None] * mean[None, :]
+    cov /= n - 1
     return cov
+
+
+def _varies(x: NDArray[np.floating], blocks: list[slice], pool: Pool) -> bool:
+    """Whether any row differs from the first, block by block on the pool."""
+    return any(job.result() for job in [submit(pool, _block_varies, x, rows) for rows in blocks])
+
+
+def _block_varies(x: NDArray[np.floating], rows: slice) -> bool:
+    return bool(np.any(x[rows] != x[:1]))
 
 
 def _top_axes(cov: NDArray[np.float64], k: int) -> NDArray[np.float64]:
@@ -129,20 +143,45 @@ def _gram_rows(x: NDArray[np.float64], rows: slice, out: NDArray[np.float64]) ->
 _PCA_BLOCK_ROWS = 4096
 
 
-def _gram(rows: NDArray[np.floating]) -> NDArray[np.float64]:
-    wide = _wide(rows)
-    return wide.T @ wide
+def _gram(x: NDArray[np.floating], rows: slice) -> tuple[NDArray[np.float64], bool]:
+    """The block's Gram matrix (float64) and whether any of its rows differs from x's first."""
+    wide = _wide(x[rows])
+    return wide.T @ wide, _block_varies(x, rows)
 
 
 def _project(
-    x: NDArray[np.floating], axes: NDArray[np.float64], rows: slice, out: NDArray[np.float64]
+    x: NDArray[np.floating],
+    axes: NDArray[np.float64],
+    centre: NDArray[np.float64],
+    rows: slice,
+    out: NDArray[np.float64],
 ) -> None:
     np.matmul(_wide(x[rows]), axes, out=out[rows])
+    out[rows] -= centre
 
 
-def _fix_signs(reduced: NDArray[np.float64]) -> NDArray[np.float64]:
-    """Flip each component so its largest-magnitude score is positive (a stable convention)."""
-    idx = np.abs(reduced).argmax(axis=0)
-    signs = np.sign(reduced[idx, np.arange(reduced.shape[1])])
+def _fix_signs(
+    reduced: NDArray[np.float64], blocks: list[slice], pool: Pool
+) -> NDArray[np.float64]:
+    """Flip each component so its largest-magnitude score is positive (a stable convention).
+
+    The largest is the first one in row order, as ``argmax`` finds it: each block's is found on
+    the pool and the blocks are compared in order, a later one winning only when larger.
+    """
+    jobs = [submit(pool, _block_peak, reduced[rows]) for rows in blocks]
+    peak, value = jobs[0].result()
+    for job in jobs[1:]:
+        block_peak, block_value = job.result()
+        later = block_peak > peak
+        peak[later], value[later] = block_peak[later], block_value[later]
+    signs = np.sign(value)
     signs[signs == 0] = 1.0
-    return reduced * signs
+    reduced *= signs
+    return reduced
+
+
+def _block_peak(scores: NDArray[np.float64]) -> tuple[NDArray[np.float64], NDArray[np.float64]]:
+    """Per column, the largest magnitude and the first score that has it."""
+    at = np.abs(scores).argmax(axis=0)
+    value = scores[at, np.arange(scores.shape[1])]
+    return np.abs(value), value
