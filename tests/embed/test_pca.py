@@ -43,6 +43,16 @@ def test_pixel_features_flatten_and_scale():
     np.testing.assert_allclose(feats, [[0.0, 1.0, 0.2, 0.4]], rtol=1e-6)
 
 
+@pytest.mark.parametrize("shape", [(40, 16, 16), (7, 5, 5, 3)])
+def test_pixel_features_are_the_same_scaled_on_worker_threads(shape):
+    pixels = np.resize(np.arange(256, dtype=np.uint8), shape)  # every value, more than one block
+    expected = pixels.reshape(len(pixels), -1).astype(np.float32) / np.float32(255.0)
+    for threads in (1, 2, 3):
+        feats = pixel_features(pixels, threads=threads)
+        assert feats.dtype == np.float32
+        np.testing.assert_array_equal(feats.view(np.uint32), expected.view(np.uint32))
+
+
 def test_pca_caps_components_at_the_data_and_is_deterministic():
     x = np.random.default_rng(0).random((20, 7))
     a = reduce_pca(x, n_components=100, seed=1)

@@ -10,24 +10,39 @@ from concurrent.futures import ThreadPoolExecutor
 import numpy as np
 from numpy.typing import NDArray
 
-from tsnegrid.runtime.workers import single_thread_blas, submit, worker_pool
+from tsnegrid.runtime.workers import run_ranges, single_thread_blas, submit, worker_pool
 
 Pool = ThreadPoolExecutor | None
 
 
-def pixel_features(pixels: NDArray[np.uint8]) -> NDArray[np.float32]:
+def pixel_features(pixels: NDArray[np.uint8], *, threads: int = 1) -> NDArray[np.float32]:
     """Flatten images and scale them to [0, 1].
 
     Parameters
     ----------
     pixels : (n, h, w) or (n, h, w, c) uint8.
+    threads : worker threads, each scaling its own blocks of images (the same values).
 
     Returns
     -------
     (n, h*w[*c]) float32 in [0, 1].
     """
     flat = pixels.reshape(len(pixels), -1)
-    return flat.astype(np.float32) / np.float32(255.0)
+    out = np.empty(flat.shape, dtype=np.float32)
+    # One pass, each thread touching its own rows (the first touch of fresh memory was most of
+    # the time: 0.58 s on one thread for 70,000 images, in two passes).
+    with worker_pool(threads) as pool:
+        run_ranges(pool, len(flat), 1 if pool is None else _SCALE_PARTS, _scale, flat, out)
+    return out
+
+
+#: Blocks of images scaled as separate jobs on worker threads.
+_SCALE_PARTS = 16
+
+
+def _scale(flat: NDArray[np.uint8], out: NDArray[np.float32], lo: int, hi: int) -> None:
+    # float32(p) / float32(255) in float32: the values of astype(np.float32) / np.float32(255).
+    np.divide(flat[lo:hi], np.float32(255.0), out=out[lo:hi], dtype=np.float32)
 
 
 def reduce_pca(
