@@ -254,7 +254,7 @@ def main() -> None:
                 "threads": {c: _median(r) for c, r in by_threads.items()},
             }
             if len(counts) > 1:
-                _print_speedups(n, row["threads"])
+                _print_speedups(n, by_threads)
             if n <= 2500 and not args.no_reference:
                 row["reference"] = _median([run_reference(n) for _ in range(args.repeats)])
             rows.append(row)
@@ -263,28 +263,49 @@ def main() -> None:
     args.out.write_text(json.dumps({"runs": rows}, indent=2) + "\n")
 
 
-def _print_speedups(n: int, by_threads: dict[int, dict[str, Any]]) -> None:
-    """Each stage's seconds at every thread count and its speed-up over the first count."""
+def _print_speedups(n: int, by_threads: dict[int, list[dict[str, Any]]]) -> None:
+    """Each stage's median seconds at every thread count, and its speed-up over the first count:
+    the median over the repeats of the ratio within each repeat (its runs follow each other, so
+    the machine's drift hits both alike), with their range."""
     counts = list(by_threads)
     base = by_threads[counts[0]]
-    print(f"N={n:,}: seconds by threads {counts}, speed-up over {counts[0]} thread(s)")
-    for stage, seconds in base["stages"].items():
-        others = [by_threads[c]["stages"].get(stage, float("nan")) for c in counts[1:]]
-        ups = ", ".join(f"{seconds / s:.2f}x" if s > 0 else "-" for s in others)
-        cells = " / ".join(f"{s:.2f}" for s in [seconds, *others])
+    print(f"N={n:,}: median seconds by threads {counts}, speed-up over {counts[0]} thread(s)")
+    print("    (median of the ratios within each repeat, and their range)")
+    for stage in base[0]["stages"]:
+        cells = " / ".join(f"{_stage_median(by_threads[c], stage):.2f}" for c in counts)
+        ups = ", ".join(_ratio_text(base, by_threads[c], stage) for c in counts[1:])
         print(f"    {stage:<12} {cells:>24} s   {ups}")
-    walls = [by_threads[c]["median_wall_seconds"] for c in counts]
-    print(
-        f"    {'end to end':<12} {' / '.join(f'{w:.2f}' for w in walls):>24} s   "
-        + ", ".join(f"{walls[0] / w:.2f}x" for w in walls[1:])
+    cells = " / ".join(
+        f"{statistics.median(r['wall_seconds'] for r in by_threads[c]):.2f}" for c in counts
     )
+    ups = ", ".join(_ratio_text(base, by_threads[c], None) for c in counts[1:])
+    print(f"    {'end to end':<12} {cells:>24} s   {ups}")
+
+
+def _stage_median(runs: list[dict[str, Any]], stage: str) -> float:
+    return statistics.median(float(r["stages"].get(stage, float("nan"))) for r in runs)
+
+
+def _ratio_text(base: list[dict[str, Any]], runs: list[dict[str, Any]], stage: str | None) -> str:
+    """``1.83x (1.71-1.90x)``: the per-repeat ratios of ``stage`` (None: the wall time)."""
+
+    def seconds(run: dict[str, Any]) -> float:
+        return float(run["wall_seconds"] if stage is None else run["stages"].get(stage, 0.0))
+
+    ratios = [seconds(a) / seconds(b) for a, b in zip(base, runs, strict=True) if seconds(b) > 0]
+    if not ratios:
+        return "-"
+    text = f"{statistics.median(ratios):.2f}x"
+    return text if len(ratios) == 1 else f"{text} ({min(ratios):.2f}-{max(ratios):.2f}x)"
 
 
 def _median(runs: list[dict[str, Any]]) -> dict[str, Any]:
-    """The run of median wall time, with the median and the number of repeats."""
+    """The run of median wall time, with the median, the number of repeats and every run's
+    stage seconds (``all_stages``, in the order they ran)."""
     median = statistics.median(float(r["wall_seconds"]) for r in runs)
     middle = min(runs, key=lambda r: abs(float(r["wall_seconds"]) - median))
-    return {**middle, "repeats": len(runs), "median_wall_seconds": median}
+    every = [r["stages"] for r in runs]
+    return {**middle, "repeats": len(runs), "median_wall_seconds": median, "all_stages": every}
 
 
 def _print_row(row: dict[str, Any]) -> None:
