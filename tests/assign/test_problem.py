@@ -11,6 +11,7 @@ from tsnegrid.assign.grid import axis_coords
 from tsnegrid.assign.solver import Solution, flood, problem, solve_lattice
 from tsnegrid.assign.solver.auction import match_tight
 from tsnegrid.assign.solver.graph import Lattice
+from tsnegrid.assign.solver.sparse_lap import DUMMY, FREE
 
 
 def _assert_scipys_optimum(points: np.ndarray, side: int) -> tuple[Solution, float]:
@@ -144,3 +145,48 @@ def test_a_flood_starts_near_the_floor_where_potentials_stretch_the_points() -> 
         lat.px, lat.py, lat.xs, lat.ys, v, np.zeros(0, np.int64), 0, lat.n, from_nearest
     )
     assert np.array_equal(problem.candidates(lat, v, 8)[1], from_nearest.ravel())
+
+
+def test_a_free_column_rises_to_the_most_its_edges_and_the_hub_allow() -> None:
+    # Three rows, four columns: column 0 held by row 0, column 3 by a dummy; 1 and 2 free.
+    erow = np.array([0, 0, 1, 1, 2], dtype=np.int64)
+    indices = np.array([0, 1, 1, 2, 2], dtype=np.int64)
+    costs = np.array([1.0, 5.0, 4.0, 9.0, 6.0])
+    u = np.array([1.0, 2.0, 3.0])
+    v = np.array([0.0, -7.0, -1.0, 0.0])
+    row4col = np.array([0, FREE, FREE, DUMMY], dtype=np.int64)
+    ready = np.ones(4, dtype=np.bool_)
+    ready[3] = False
+    raised = problem._raise_free_columns(indices, costs, erow, u, v, 2.5, row4col, ready)
+    # column 1: min(5 - 1, 4 - 2) = 2; column 2: min(9 - 2, 6 - 3) = 3, capped at t = 2.5
+    assert raised == 2 and v.tolist() == [0.0, 2.0, 2.5, 0.0]
+    assert ready.tolist() == [False, False, False, False]  # every row with an edge into them
+    reduced = costs - u[erow] - v[indices]
+    assert reduced.min() >= 0 and sorted(reduced[indices > 0].tolist())[0] == 0.0
+    again = problem._raise_free_columns(indices, costs, erow, u, v, 2.5, row4col, ready)
+    assert again == 0  # already as high as they go
+
+
+def test_the_empty_cells_problem_keeps_scipys_optimum_with_free_columns_raised(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    rng = np.random.default_rng(11)
+    rows, cols = 14, 15
+    # Clusters that leave empty regions: the bids leave columns free there.
+    centres = rng.random((4, 2))
+    points = np.clip(centres[rng.integers(0, 4, 190)] + rng.normal(0, 0.08, (190, 2)), 0, 1)
+    raised: list[int] = []
+    kernel = problem._raise_free_columns
+
+    def spy(*args: object) -> int:
+        raised.append(int(kernel(*args)))
+        return raised[-1]
+
+    monkeypatch.setattr(problem, "_raise_free_columns", spy)
+    sol = solve_lattice(points, rows, cols)
+    assert sum(raised) > 0  # the instance exercises the raise
+    cost = dense_cost_matrix(points, rows, cols)
+    r, c = linear_sum_assignment(cost)
+    mine = assignment_cost(points, sol.node_of_point, rows, cols)
+    assert mine == pytest.approx(float(cost[r, c].sum()), rel=1e-9)
+    assert sol.lower_bound == pytest.approx(mine, rel=1e-9)

@@ -39,7 +39,8 @@ def draw_figures(
     embedding : (n, 2) t-SNE points in the unit square.
     assignment : the t-SNE + LAP cell of every image (the arrows figure).
     final : (n,) the cell of every image on the final map (polished, or the assignment's).
-    threads : encoding threads; the bytes are the same for any count.
+    threads : worker threads that paint the map and encode the files (the figures are made
+        and drawn here meanwhile); the bytes are the same for any count.
     progress : called with the fraction done.
     cluster : a checked ``distributed.Client`` that encodes the map's tiles (same bytes).
     """

@@ -66,6 +66,34 @@ def _row_minima(rows, indptr, indices, costs, v, t, col_dummy):  # type: ignore[
     return best, arg
 
 
+@nb.njit(cache=True)
+def _raise_free_columns(indices, costs, erow, u, v, t, row4col, ready):  # type: ignore[no-untyped-def]
+    """Raise each free column's potential to the most that keeps its edges feasible, at most
+    ``t``: ``v_k = min(t, min_i c_ik - u_i)``; return how many rose.
+
+    A free column holds no row, so nothing else binds it. A search ends at a free column at the
+    length of its path, and everything nearer is scanned: a free column left low (in an empty
+    region, where no point bid for it) makes the search that reaches it scan nearly the whole
+    graph. The rows with an edge into a raised column are marked unsorted (their sort keys
+    assumed that potentials only fall).
+    """
+    reach = np.full(len(v), np.inf)
+    for e in range(len(indices)):
+        k = indices[e]
+        if row4col[k] == FREE:
+            reach[k] = min(reach[k], costs[e] - u[erow[e]])
+    raised = 0
+    for k in range(len(v)):
+        if row4col[k] == FREE and min(t, reach[k]) > v[k]:
+            v[k] = min(t, reach[k])
+            raised += 1
+    if raised:
+        for e in range(len(indices)):
+            if row4col[indices[e]] == FREE:
+                ready[erow[e]] = False
+    return raised
+
+
 def _own_nodes(owner: NDArray[np.int64], n: int) -> NDArray[np.int64]:
     """(n,) the auction's node of each point, -1 where it has none."""
     own = np.full(n, -1, dtype=np.int64)
@@ -241,13 +269,18 @@ class SparseProblem:
         self.augment(np.flatnonzero(self.col4row < 0))
 
     def open_free_columns(self) -> None:
-        """Give the hub an edge to every free column, lowering its potential to ``t`` if above.
+        """Give the hub an edge to every free column, its potential at the most that its edges
+        and the hub allow (see :func:`_raise_free_columns`).
 
         The dummy rows reach every node at zero cost, so these are edges of the full problem.
         Without them a column that the bids left free in an empty region (the lattice's corners,
         the gaps between clusters) is reachable only through long edges from far points, and
         each augmenting path to it searches the whole graph; with them a dummy row moves there
-        from a nearby empty cell. Lowering a free column's potential keeps every edge feasible.
+        from a nearby empty cell. A free column's potential is first lowered to ``t`` (which
+        keeps every edge feasible), then raised as far as its edges allow: at 70,000 t-SNE
+        points on 265 x 265 cells, the last augmenting path went through the hub to a free
+        column left low, scanned the whole graph and took 1.6 s of the 1.9 s of all 893; 0.4 s
+        after the raise, the same assignment.
         """
         if self.lat.m == self.lat.n:
             return
@@ -255,6 +288,26 @@ class SparseProblem:
         if len(free):
             self.v[free] = np.minimum(self.v[free], self.t)
             self.hub_cols = np.union1d(self.hub_cols, free).astype(np.int64)
+            _raise_free_columns(
+                self.indices,
+                self.costs,
+                self.erow,
+                self.u,
+                self.v,
+                self.t,
+                self.row4col,
+                self.ready,
+            )
+            _raise_free_columns(
+                self.indices,
+                self.costs,
+                self.erow,
+                self.u,
+                self.v,
+                self.t,
+                self.row4col,
+                self.ready,
+            )
 
     def augment(self, free_rows: NDArray[np.int64]) -> None:
         graph = (
