@@ -8,7 +8,7 @@ from scipy.optimize import linear_sum_assignment
 
 from tsnegrid.assign.assignment import assignment_cost, dense_cost_matrix
 from tsnegrid.assign.grid import axis_coords
-from tsnegrid.assign.solver import Solution, flood, problem, solve_lattice
+from tsnegrid.assign.solver import Solution, flood, problem, reverse_lap, solve_lattice
 from tsnegrid.assign.solver.auction import match_tight
 from tsnegrid.assign.solver.graph import Lattice
 from tsnegrid.assign.solver.sparse_lap import DUMMY, FREE
@@ -71,6 +71,48 @@ def test_every_forward_search_deferred_still_gives_the_optimum(
     side = 14
     points = np.random.default_rng(seed).random((side * side, 2))
     _assert_scipys_optimum(points, side)
+
+
+@pytest.mark.parametrize(
+    ("seed", "n", "masked"), [(0, 150, False), (1, 150, False), (0, 120, True), (2, 200, False)]
+)
+def test_backward_searches_through_the_empty_cells_hub_give_the_optimum(
+    seed: int, n: int, masked: bool, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """With empty cells (and masked ones) and every forward search aborted, the backward
+    searches, the hub among their nodes, match every row: scipy's cost, a bound that meets it,
+    and paths through the hub taken (a dummy row moved)."""
+    monkeypatch.setattr(problem, "SCAN_LIMIT", (1, 0.0))
+    rng = np.random.default_rng(seed)
+    rows, cols = 14, 15
+    centres = rng.uniform(0.15, 0.85, size=(3, 2))  # clusters: the empty cells lie between
+    points = np.clip(centres[rng.integers(0, 3, n)] + rng.normal(0, 0.1, (n, 2)), 0, 1)
+    usable = None
+    if masked:
+        usable = np.ones(rows * cols, dtype=np.bool_)
+        usable[rng.choice(rows * cols, 40, replace=False)] = False
+    moved: list[int] = []
+    flip = reverse_lap._update_and_flip
+
+    def spy(end: int, dend: float, st: tuple, ws: tuple) -> int:
+        dummies = st[3].copy()
+        root = int(flip(end, dend, st, ws))
+        moved.append(int(np.count_nonzero(dummies != st[3])))
+        return root
+
+    monkeypatch.setattr(reverse_lap, "_update_and_flip", spy)
+    monkeypatch.setattr(problem, "augment_back", reverse_lap.augment_back.py_func)
+    sol = solve_lattice(points, rows, cols, usable)
+    assert moved and max(moved) == 2  # one dummy row moved: a column left it, one joined it
+    cost = dense_cost_matrix(points, rows, cols)
+    if usable is not None:
+        cost = np.where(usable[None, :], cost, 1e9)
+    r, c = linear_sum_assignment(cost)
+    mine = assignment_cost(points, sol.node_of_point, rows, cols)
+    assert len(set(sol.node_of_point.tolist())) == n
+    assert usable is None or usable[sol.node_of_point].all()
+    assert mine == pytest.approx(float(cost[r, c].sum()), rel=1e-9)
+    assert sol.lower_bound == pytest.approx(mine, rel=1e-9)
 
 
 @pytest.mark.parametrize("tail", [0.0, 1.0])

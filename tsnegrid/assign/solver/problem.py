@@ -320,8 +320,8 @@ class SparseProblem:
             self.ready,
         )
         state = (self.u, self.v, self.tval, self.col_dummy, self.row4col, self.col4row)
-        m, square = self.lat.m, self.lat.m == self.lat.n
-        limit = max(SCAN_LIMIT[0], int(SCAN_LIMIT[1] * m)) if square else m + 1
+        m = self.lat.m
+        limit = max(SCAN_LIMIT[0], int(SCAN_LIMIT[1] * m))
         failed = augment_rows(np.asarray(free_rows, dtype=np.int64), graph, state, limit)
         if failed == ABORTED:  # the free columns lie far from the free rows: search from them
             cols = by_column(self.indices, self.erow, self.costs, m)
