@@ -298,16 +298,6 @@ class SparseProblem:
                 self.row4col,
                 self.ready,
             )
-            _raise_free_columns(
-                self.indices,
-                self.costs,
-                self.erow,
-                self.u,
-                self.v,
-                self.t,
-                self.row4col,
-                self.ready,
-            )
 
     def augment(self, free_rows: NDArray[np.int64]) -> None:
         graph = (
