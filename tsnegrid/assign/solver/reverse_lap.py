@@ -27,9 +27,7 @@ import numba as nb
 import numpy as np
 
 from tsnegrid.assign.solver.pyramid import _heap_pop, _heap_push
-
-FREE = -1  # row4col of a column no row holds (as in .sparse_lap)
-DUMMY = -2  # row4col of a dummy-held column (as in .sparse_lap)
+from tsnegrid.assign.solver.sparse_lap import DUMMY
 
 
 @nb.njit(cache=True)
