@@ -22,6 +22,7 @@ from tsnegrid.layout.swaps import (
 )
 from tsnegrid.quality.baselines import random_layout, sorted_layout
 from tsnegrid.quality.dpq import dpq
+from tsnegrid.runtime.workers import worker_pool
 
 
 def _blobs(n: int, d: int, seed: int) -> NDArray[np.float64]:
@@ -213,6 +214,11 @@ def test_swap_sweeps_keep_their_bookkeeping_exact(slots: int, reach: int) -> Non
     # The window of distances the swaps are priced from is kept exactly, and the energies.
     fresh_near = init_window(x, item_at, rows, cols, w)
     np.testing.assert_array_equal(near, fresh_near)
+    for parts in (2, 3, 7):  # filled in ranges of cells on threads: the same table
+        with worker_pool(parts) as pool:
+            np.testing.assert_array_equal(
+                init_window(x, item_at, rows, cols, w, pool, parts), fresh_near
+            )
     np.testing.assert_allclose(
         energy, init_state(item_at, nbr, fresh_near, w, RANK_WEIGHTS), atol=1e-9
     )
@@ -282,7 +288,6 @@ def test_smoothed_map_is_the_window_mean_on_any_number_of_threads(radius: int) -
     """The box filter against a direct window sum (images weigh 1, empty cells their previous
     value at a small weight, masked cells nothing), the same bits on 1 to 3 threads."""
     from tsnegrid.layout.kernels import smooth_map
-    from tsnegrid.runtime.workers import worker_pool
 
     rows, cols, d, hole = 9, 11, 7, 0.01
     rng = np.random.default_rng(2)
@@ -310,4 +315,32 @@ def test_smoothed_map_is_the_window_mean_on_any_number_of_threads(radius: int) -
             smooth_map(x, item_at, rows, cols, radius, hole, previous, out, pool, threads)
         np.testing.assert_allclose(out, expected, rtol=1e-10, atol=1e-12)
         results.append(out)
+        # In place (out is previous), as the passes call it: the same bits.
+        same = previous.copy()
+        with worker_pool(threads) as pool:
+            smooth_map(x, item_at, rows, cols, radius, hole, same, same, pool, threads)
+        assert np.array_equal(same, out)
     assert all(np.array_equal(results[0], r) for r in results[1:])
+
+
+@pytest.mark.parametrize("radius", [1, 2, 12])
+def test_smoothed_map_gives_a_window_that_weighs_nothing_the_features_mean(radius: int) -> None:
+    """A cell whose whole window is masked gets the mean of the features; windows wider than
+    the grid are clipped at its border."""
+    from tsnegrid.layout.kernels import smooth_map
+
+    rows, cols, d = 8, 9, 3
+    rng = np.random.default_rng(5)
+    item_at = np.full(rows * cols, UNUSABLE, dtype=np.int64)
+    item_at[:cols] = np.arange(cols)  # images on the bottom row only
+    x = rng.normal(size=(cols, d))
+    out = np.full((rows * cols, d), np.nan)
+    weights = smooth_map(x, item_at, rows, cols, radius, 0.01, np.zeros_like(out), out)
+    top = np.arange((rows - 1) * cols, rows * cols)  # more than radius rows from the images
+    if radius < rows - 1:
+        assert np.all(weights[top] == 0)
+        np.testing.assert_allclose(out[top], np.broadcast_to(x.mean(0), (cols, d)), rtol=1e-12)
+    else:  # the window reaches every row: each cell is its columns' mean
+        for c in range(cols):
+            window = np.arange(max(0, c - radius), min(cols, c + radius + 1))
+            np.testing.assert_allclose(out[top[c]], x[window].mean(0), rtol=1e-12)

@@ -15,10 +15,13 @@ energy never rises.
 
 from __future__ import annotations
 
+from concurrent.futures import ThreadPoolExecutor
+
 import numba
 import numpy as np
 
 from tsnegrid.quality.networks import sort4, sort8
+from tsnegrid.runtime.workers import run_ranges
 
 #: -d DPQ_16 / d(mean distance at rank r), relative to rank 1, on Fashion-MNIST and colours.
 RANK_WEIGHTS = np.array(
@@ -131,14 +134,25 @@ def _slot(s, w):  # type: ignore[no-untyped-def]
     return (_DR[s] + w) * (2 * w + 1) + _DC[s] + w
 
 
-@numba.njit(cache=True, nogil=True)
-def init_window(features, item_at, rows, cols, w):  # type: ignore[no-untyped-def]
+def init_window(  # type: ignore[no-untyped-def]
+    features, item_at, rows, cols, w, pool: ThreadPoolExecutor | None = None, parts: int = 1
+):
     """(rows*cols, (2w+1)²) distance from each cell's image to the image at each offset
-    (dr, dc) within ``w`` (slot ``(dr + w) * (2w + 1) + dc + w``); 0 where either is missing."""
+    (dr, dc) within ``w`` (slot ``(dr + w) * (2w + 1) + dc + w``); 0 where either is missing.
+
+    Each pair is computed once, from the earlier cell in row-major order, which writes both of
+    its slots; every slot has one writer, so ``parts`` ranges of cells fill the table on
+    ``pool`` with the same values as one."""
     near = np.zeros((rows * cols, (2 * w + 1) ** 2))
-    for cell in range(rows * cols):  # each pair once: from the cell to the offsets after it
-        _refresh_window(features, item_at, near, rows, cols, w, cell, True)
+    run_ranges(pool, rows * cols, parts, _window_cells, features, item_at, near, rows, cols, w)
     return near
+
+
+@numba.njit(cache=True, nogil=True)
+def _window_cells(features, item_at, near, rows, cols, w, lo, hi):  # type: ignore[no-untyped-def]
+    """:func:`init_window`'s pairs from cells ``lo:hi`` to the offsets after them."""
+    for cell in range(lo, hi):
+        _refresh_window(features, item_at, near, rows, cols, w, cell, True)
 
 
 @numba.njit(cache=True, nogil=True)

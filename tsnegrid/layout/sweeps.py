@@ -46,10 +46,10 @@ def swap_sweeps(
         return 0, 0
     nbr = neighbour_table(rows, cols, mask, SLOTS)
     w = max(reaches) + (1 if SLOTS == 8 else 2)  # every distance a swap can price
-    near = init_window(x, item_at, rows, cols, w)
-    energy = init_state(item_at, nbr, near, w, RANK_WEIGHTS)
     swept = swaps = 0
     with worker_pool(threads) as pool:
+        near = init_window(x, item_at, rows, cols, w, pool, threads)
+        energy = init_state(item_at, nbr, near, w, RANK_WEIGHTS)
         for reach in reaches:
             band = 4 * reach + 4
             edges = [*range(0, rows, band), rows] if rows >= 2 * band else [0, rows]
