@@ -223,3 +223,35 @@ def test_thousands_of_classes_and_skipped_files_keep_the_pages_small(report):
     rows = list(csv.reader(io.StringIO(files["skipped.csv"].decode())))
     assert rows[0] == ["name", "reason"] and len(rows) == 50_001
     assert rows[-1] == ["broken/049999.png", "not an image"]
+
+
+def test_layout_csv_quotes_awkward_names_and_keeps_each_float_exactly():
+    """Names with commas and quotes come back intact through a CSV reader, an image without a
+    label has an empty label, and every coordinate reads back as the same float."""
+    import csv
+    import io
+    from types import SimpleNamespace
+
+    from tsnegrid.report.files import layout_csv
+
+    names = ["a,b.png", 'say "hi".png', "plain.png", "line\nbreak.png"]
+    points = np.array([[0.1, 1e-7], [1 / 3, 0.0], [1.0, 2.5e-300], [0.5, 0.75]])
+    result = SimpleNamespace(
+        images=SimpleNamespace(
+            names=names, labels=np.array([0, -1, 1, 1]), class_names=["x,y", "z"]
+        ),
+        assignment=SimpleNamespace(cols=3, node_of_point=np.array([0, 4, 8, 5])),
+        final_nodes=np.array([1, 4, 7, 2]),
+        embedding=SimpleNamespace(points=points),
+    )
+    rows = list(csv.reader(io.StringIO(layout_csv(result))))
+    assert rows[0] == ["index", "name", "label", "x", "y", "row", "col", "lap_row", "lap_col"]
+    assert [r[1] for r in rows[1:]] == names
+    assert [r[2] for r in rows[1:]] == ["x,y", "", "z", "z"]
+    assert np.array_equal([[float(r[3]), float(r[4])] for r in rows[1:]], points)
+    assert [r[5:] for r in rows[1:]] == [
+        ["0", "1", "0", "0"],
+        ["1", "1", "1", "1"],
+        ["2", "1", "2", "2"],
+        ["0", "2", "1", "2"],
+    ]

