@@ -231,12 +231,13 @@ def test_layout_csv_quotes_awkward_names_and_keeps_each_float_exactly():
     import csv
     import io
     from types import SimpleNamespace
+    from typing import Any
 
     from tsnegrid.report.files import layout_csv
 
     names = ["a,b.png", 'say "hi".png', "plain.png", "line\nbreak.png"]
     points = np.array([[0.1, 1e-7], [1 / 3, 0.0], [1.0, 2.5e-300], [0.5, 0.75]])
-    result = SimpleNamespace(
+    result: Any = SimpleNamespace(  # the fields layout_csv reads of a RunResult
         images=SimpleNamespace(
             names=names, labels=np.array([0, -1, 1, 1]), class_names=["x,y", "z"]
         ),
