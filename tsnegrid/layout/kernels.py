@@ -77,9 +77,9 @@ def _smooth_dims(  # type: ignore[no-untyped-def]
 ):
     """Dimensions ``k0:k1`` of :func:`smooth_map` into ``out``.
 
-    The window sums come from 2-D prefix sums of the cell vectors, taken row by row, and each
-    output row needs only two rows of them (``radius + 1`` below and ``radius`` above): the
-    rows are kept in a ring of ``2 radius + 2``, which stays in cache, instead of all of them
+    The window sums come from 2-D prefix sums of the cell vectors, taken row by row, and output
+    row ``r`` needs only two rows of them (``r - radius`` and ``r + radius + 1``): the rows
+    are kept in a ring of ``2 radius + 2``, which stays in cache, instead of all of them
     (56 MB at 265 x 265 cells and 100 dimensions, written and read again at every pass: the
     threads then waited on memory). The sums are the same, in the same order. Output row ``r``
     is written once the grid's rows up to ``r + radius`` are read, so ``out`` may be

@@ -170,22 +170,21 @@ def layout_csv(result: RunResult) -> str:
     images, cols = result.images, result.assignment.cols
     rows_of, cols_of = np.divmod(result.final_nodes, cols)
     lap_rows, lap_cols = np.divmod(result.assignment.node_of_point, cols)
-    classes = [*images.class_names, ""]  # label -1 (none) takes the last: ""
     xs, ys = np.asarray(result.embedding.points, dtype=np.float64).T
-    # Whole columns as Python objects, then one C loop over the rows (0.35 s to 0.1 s at
+    # Whole columns as Python objects, then one C loop over the rows (0.33 s to 0.20 s at
     # 70,000 images); the same text as row by row: repr of each float, str of each int.
     writer.writerows(
         zip(
             range(len(xs)),
             images.names,
-            [classes[label] for label in np.asarray(images.labels).tolist()],
+            [images.class_names[k] if k >= 0 else "" for k in np.asarray(images.labels).tolist()],
             map(repr, xs.tolist()),
             map(repr, ys.tolist()),
             rows_of.tolist(),
             cols_of.tolist(),
             lap_rows.tolist(),
             lap_cols.tolist(),
-            strict=False,
+            strict=True,
         )
     )
     return buf.getvalue()
