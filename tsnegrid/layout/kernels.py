@@ -93,8 +93,7 @@ def _smooth_dims(  # type: ignore[no-untyped-def]
     done = 0  # prefix rows 0..done are in the ring
     for r in range(rows):
         r0, r1 = max(0, r - radius), min(rows, r + radius + 1)
-        while done < r1:  # prefix row done + 1, from grid row done
-            q = done
+        for q in range(done, r1):  # prefix row q + 1, from grid row q
             lo, hi = q % ring, (q + 1) % ring
             for k in range(kk):
                 acc[hi, 0, k] = 0.0
@@ -108,7 +107,7 @@ def _smooth_dims(  # type: ignore[no-untyped-def]
                     elif item == EMPTY:
                         v = hole_weight * previous[cell, k0 + k]
                     acc[hi, c + 1, k] = acc[lo, c + 1, k] + acc[hi, c, k] - acc[lo, c, k] + v
-            done += 1
+        done = max(done, r1)
         a0, a1 = r0 % ring, r1 % ring
         for c in range(cols):
             c0, c1 = max(0, c - radius), min(cols, c + radius + 1)
