@@ -150,9 +150,10 @@ def coarser(xs: NDArray, ys: NDArray) -> tuple[NDArray, NDArray]:
 
 
 def _certify_until_clean(prob: SparseProblem) -> tuple[Certificate, int]:
+    cert = None
     for rounds in range(MAX_ROUNDS):
-        cert = certify(prob, K_VIOLATIONS)
+        cert = certify(prob, K_VIOLATIONS, cert)
         if cert.clean:
             return cert, rounds
         prob.repair(cert.new_rows, cert.new_cols, cert.hub_cols)
-    return certify(prob, K_VIOLATIONS), MAX_ROUNDS
+    return certify(prob, K_VIOLATIONS, cert), MAX_ROUNDS
