@@ -291,3 +291,33 @@ def test_the_solver_sees_the_points_along_a_hilbert_curve(monkeypatch: pytest.Mo
     assert np.array_equal(again.node_of_point, sol.node_of_point[perm])
     assert np.array_equal(again.u, sol.u[perm])
     assert np.array_equal(again.v, sol.v)
+
+
+@pytest.mark.parametrize(("stalls_at", "implicit_above"), [(256, []), (1024, [3969])])
+def test_only_a_stall_above_the_base_level_skips_the_sparse_auction(
+    stalls_at: int, implicit_above: list[int], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A level whose sparse auction stalls passes the implicit auction up to the finer levels,
+    except the base level (zero starting potentials: its bid budget runs out where a finer
+    level's would not)."""
+    refine = problem._refine
+    started: dict[int, bool] = {}
+
+    def spy(lat: Any, v: NDArray, k: int, feasible: NDArray, implicit: bool) -> Any:
+        started[lat.m] = implicit
+        if lat.m == stalls_at:  # as if it had stalled
+            monkeypatch.setattr(problem, "STALL_MIN", -1)
+            monkeypatch.setattr(problem, "STALL_SHARE", -1.0)
+        try:
+            return refine(lat, v, k, feasible, implicit)
+        finally:
+            monkeypatch.setattr(problem, "STALL_MIN", 10**9)
+            monkeypatch.setattr(problem, "STALL_SHARE", 1.0)
+
+    monkeypatch.setattr(problem, "_refine", spy)
+    monkeypatch.setattr(problem, "STALL_MIN", 10**9)
+    points = blobs(np.random.default_rng(9), 3900, n_blobs=5)
+    sol = solve_lattice(points, 63, 63)
+    assert sorted(started) == [256, 1024, 3969]
+    assert [m for m in sorted(started) if started[m]] == implicit_above
+    assert len(set(sol.node_of_point.tolist())) == len(points)
