@@ -13,10 +13,10 @@ with ``c_ij - v_j`` below the matched value of row ``i`` are the violations that
 sparse graph.
 
 A round after the first checks only what changed since the one before (see :class:`Basis`): a
-repair moves the potentials of a few regions, and re-searching every point for each of them took
-most of a certification round's time (1.6-1.8 s of the 1.7-2.0 s of each of the last three
-rounds at a million t-SNE-like points on 2 threads, where 0 columns rose and 39, then 1, fell).
-The result is the full round's, bit for bit.
+repair moves the potentials of a few regions, and searching every point again for them was most
+of such a round's time (at a million t-SNE-like points on 2 threads, the last two of four rounds
+took 1.6-1.7 s each, where no node had risen and 39, then 1, had fallen; 0.07 s each now). The
+result is the full round's, bit for bit.
 """
 
 from __future__ import annotations

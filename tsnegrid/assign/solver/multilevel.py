@@ -12,7 +12,9 @@
    A mask is a penalty on the masked nodes (see :mod:`.graph`); each coarse level keeps the
    coarse nodes whose nearest fine node is usable, and the same density of points per usable node.
 3. Certify over the full ``n x M`` problem; add the violating pairs and re-solve warm until none
-   is left. The returned lower bound comes from the final potentials, so it holds regardless.
+   is left (a round after the first searches only the points the repair could affect, see
+   :mod:`.certify`). The returned lower bound comes from the final potentials, so it holds
+   regardless.
 """
 
 from __future__ import annotations
