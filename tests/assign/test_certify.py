@@ -11,6 +11,7 @@ from tsnegrid.assign.solver import certify as cert_mod
 from tsnegrid.assign.solver.certify import Certificate, certify
 from tsnegrid.assign.solver.graph import Lattice
 from tsnegrid.assign.solver.problem import SparseProblem
+from tsnegrid.assign.solver.pyramid import build_pyramid, smallest_reduced
 
 K = 16
 
@@ -79,7 +80,7 @@ def test_a_later_round_equals_a_full_one(
         _perturb(prob, rng, scale, raised=5)
         v = prob.full_potentials()
         u_matched = prob.lat.costs(np.arange(prob.lat.n), prob.col4row) - v[prob.col4row]
-        search = cert_mod._changed_rows(prob.lat, v, u_matched, previous)
+        search = cert_mod._changed_rows(prob.lat, prob.lat.points, v, u_matched, previous)
         assert search is not None
         searched.append(len(search))
         later = certify(prob, K, previous)
@@ -96,7 +97,7 @@ def test_a_round_with_nothing_changed_searches_only_the_violated_points() -> Non
     assert first.basis.violated.any()
     v = prob.full_potentials()
     u_matched = prob.lat.costs(np.arange(prob.lat.n), prob.col4row) - v[prob.col4row]
-    search = cert_mod._changed_rows(prob.lat, v, u_matched, first)
+    search = cert_mod._changed_rows(prob.lat, prob.lat.points, v, u_matched, first)
     assert search is not None
     assert search.tolist() == np.flatnonzero(first.basis.violated).tolist()
     _same(certify(prob, K, first), first, prob)
@@ -108,7 +109,7 @@ def test_potentials_risen_on_many_nodes_search_every_point() -> None:
     prob.v += 1e-9  # every node
     v = prob.full_potentials()
     u_matched = prob.lat.costs(np.arange(prob.lat.n), prob.col4row) - v[prob.col4row]
-    assert cert_mod._changed_rows(prob.lat, v, u_matched, first) is None
+    assert cert_mod._changed_rows(prob.lat, prob.lat.points, v, u_matched, first) is None
     _same(certify(prob, K, first), certify(prob, K), prob)
 
 
@@ -128,3 +129,25 @@ def test_a_raised_node_a_point_now_prefers_is_found() -> None:
     _same(later, certify(prob, K), prob)
     assert later.basis.violated[i]
     assert later.basis.argmin[i] == j
+
+
+@pytest.mark.parametrize("seed", range(20))
+def test_a_pyramid_leaves_out_the_nodes_at_minus_infinity(seed: int) -> None:
+    """The branch and bound over a pyramid whose nodes are mostly -inf (the risen-nodes search)
+    finds what a brute-force search over the other nodes finds."""
+    rng = np.random.default_rng(seed)
+    rows, cols = 37, 41
+    xs, ys = axis_coords(cols), axis_coords(rows)
+    qx, qy = np.tile(xs, rows), np.repeat(ys, cols)
+    v = rng.normal(scale=0.3, size=rows * cols) - (qx**2 + qy**2) * rng.random()
+    v[rng.random(rows * cols) >= 0.02] = -np.inf
+    points = rng.random((300, 2))
+    values = (points[:, :1] - qx) ** 2 + (points[:, 1:] - qy) ** 2 - v
+    cutoff = np.sort(values, axis=1)[:, 2] + 1e-9  # the third smallest, and a little
+    idx, _, counts = smallest_reduced(build_pyramid(v, xs, ys), points, 3, cutoff)
+    for i in range(len(points)):
+        want = np.flatnonzero(values[i] < cutoff[i])
+        assert sorted(idx[i, : counts[i]].tolist()) == sorted(want.tolist())[:3] or (
+            counts[i] == 3 and len(want) > 3
+        )
+        assert np.isfinite(v[idx[i, : counts[i]]]).all()

@@ -29,7 +29,7 @@ from numpy.typing import NDArray
 
 from tsnegrid.assign.solver.graph import Lattice
 from tsnegrid.assign.solver.problem import SparseProblem
-from tsnegrid.assign.solver.pyramid import Pyramid, build_pyramid, smallest_reduced
+from tsnegrid.assign.solver.pyramid import build_pyramid, smallest_reduced
 
 # Reduced costs this far below zero count as violations; smaller ones are float rounding of
 # c_ij - v_j (values of order one) and are covered by the bound, which uses the exact minima.
@@ -114,13 +114,14 @@ def certify(prob: SparseProblem, k: int, previous: Certificate | None = None) ->
     u_matched = matched - v[col4row]
     limit = u_matched - VIOLATION_RTOL * (1.0 + np.abs(u_matched))
     pyramid = build_pyramid(lat.reduced_potentials(v), lat.xs, lat.ys)
-    search = None if previous is None else _changed_rows(lat, v, u_matched, previous)
+    points = lat.points
+    search = None if previous is None else _changed_rows(lat, points, v, u_matched, previous)
     if previous is not None and search is not None:
-        points = lat.points[search]
+        points = points[search]
         u_star, argmin = previous.u_star.copy(), previous.basis.argmin.copy()
         violated = previous.basis.violated.copy()
     else:
-        search, points = np.arange(lat.n, dtype=np.int64), lat.points
+        search = np.arange(lat.n, dtype=np.int64)
         u_star, argmin, violated = u_matched.copy(), col4row.copy(), np.zeros(lat.n, np.bool_)
     idx, val, counts = smallest_reduced(pyramid, points, k, u_matched[search], lat.threads)
     at = np.arange(len(search))
@@ -138,11 +139,15 @@ def certify(prob: SparseProblem, k: int, previous: Certificate | None = None) ->
 
 
 def _changed_rows(
-    lat: Lattice, v: NDArray[np.float64], u_matched: NDArray[np.float64], previous: Certificate
+    lat: Lattice,
+    points: NDArray[np.float64],
+    v: NDArray[np.float64],
+    u_matched: NDArray[np.float64],
+    previous: Certificate,
 ) -> NDArray[np.int64] | None:
-    """The points whose minimum or violations may have changed since ``previous`` (in order),
-    or None where every point must be searched (potentials rose on more than ``RAISED_SHARE``
-    of the nodes)."""
+    """The points (of ``points``, the lattice's) whose minimum or violations may have changed
+    since ``previous`` (in order), or None where every point must be searched (potentials rose
+    on more than ``RAISED_SHARE`` of the nodes)."""
     base = previous.basis
     raised = v > previous.v
     if np.count_nonzero(raised) > RAISED_SHARE * lat.m:
@@ -153,16 +158,6 @@ def _changed_rows(
         # The other points' exact minima against the nodes that rose alone (the rest -inf).
         others = np.flatnonzero(~changed)
         only = build_pyramid(lat.reduced_potentials(np.where(raised, v, -np.inf)), lat.xs, lat.ys)
-        _drop_broken_planes(only)
-        counts = smallest_reduced(
-            only, lat.points[others], 1, previous.u_star[others], lat.threads
-        )[2]
+        counts = smallest_reduced(only, points[others], 1, previous.u_star[others], lat.threads)[2]
         changed[others[counts > 0]] = True
     return np.flatnonzero(changed).astype(np.int64)
-
-
-def _drop_broken_planes(pyramid: Pyramid) -> None:
-    """Blocks whose plane came out of infinite potentials keep only the box bound (a plane
-    bound of -inf), which is sound for any potentials."""
-    broken = ~np.isfinite(pyramid.planes).all(axis=1)
-    pyramid.planes[broken] = (-np.inf, 0.0, 0.0)

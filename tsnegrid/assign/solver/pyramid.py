@@ -48,7 +48,9 @@ def build_pyramid(
 ) -> Pyramid:
     """Max-pyramid of node potentials ``v`` (``(rows * cols,)``) on nodes ``xs`` x ``ys``.
 
-    ``xs`` (cols,) and ``ys`` (rows,) are the increasing node coordinates of each axis.
+    ``xs`` (cols,) and ``ys`` (rows,) are the increasing node coordinates of each axis. A node
+    at ``-inf`` is left out of every search; a block whose plane those nodes make infinite or
+    undefined keeps only its box bound (a plane bound of ``-inf``, sound for any potentials).
     """
     rows, cols = len(ys), len(xs)
     shapes = [(rows, cols)]
@@ -65,6 +67,8 @@ def build_pyramid(
     w = ((xs[None, :] ** 2 + ys[:, None] ** 2).ravel() - v).astype(np.float64)
     planes = np.zeros((len(maxima), 3))
     _fill_planes(w, offsets, level_rows, level_cols, xs, ys, planes)
+    if not np.isfinite(v).all():
+        planes[~np.isfinite(planes).all(axis=1)] = (-np.inf, 0.0, 0.0)
     return Pyramid(maxima, planes, offsets, level_rows, level_cols, xs, ys)
 
 
