@@ -6,7 +6,7 @@ from tsnegrid.embed import pca
 from tsnegrid.embed.pca import pixel_features, reduce_pca
 
 
-@pytest.mark.parametrize("shape", [(66, 3072), (40, 300), (299, 300)])
+@pytest.mark.parametrize("shape", [(66, 3072), (40, 300), (299, 300), (500, 600)])
 def test_fewer_rows_than_features_give_scikit_learns_scores_from_the_small_side(shape, monkeypatch):
     from sklearn.decomposition import PCA
 
@@ -27,6 +27,7 @@ def test_fewer_rows_than_features_give_scikit_learns_scores_from_the_small_side(
 
 def test_the_small_side_is_the_same_whatever_the_threads(monkeypatch):
     monkeypatch.setattr(pca, "_PCA_BLOCK_ROWS", 64)  # several blocks of rows
+    monkeypatch.setattr(pca, "_GRAM_TILE", 70)  # several tiles of the Gram matrix, one ragged
     x = np.random.default_rng(8).random((300, 400))
     with threadpool_limits(limits=2, user_api="blas"):
         one = reduce_pca(x, n_components=20, seed=0, threads=1)
@@ -34,6 +35,61 @@ def test_the_small_side_is_the_same_whatever_the_threads(monkeypatch):
         three = reduce_pca(x, n_components=20, seed=0, threads=3)
     np.testing.assert_array_equal(one, two)
     np.testing.assert_array_equal(one, three)
+
+
+@pytest.mark.parametrize("threads", [1, 2])
+def test_the_small_side_s_gram_tiles_make_the_whole_symmetric_product(threads, monkeypatch):
+    monkeypatch.setattr(pca, "_GRAM_TILE", 7)  # 5 tiles of 7 rows and one of 2
+    seen = []
+
+    def capture(gram, k):
+        seen.append(gram.copy())
+        return np.ones(k), np.ones((len(gram), k))
+
+    monkeypatch.setattr(pca, "_top_eigen", capture)
+    x = np.random.default_rng(9).random((37, 50))
+    reduce_pca(x, n_components=3, seed=0, threads=threads)
+    (gram,) = seen
+    centred = x - x.mean(axis=0)
+    np.testing.assert_array_equal(gram, gram.T)
+    np.testing.assert_allclose(gram, centred @ centred.T, rtol=1e-12, atol=1e-12)
+
+
+@pytest.mark.parametrize("shape", [(200, 50), (200, 51), (40, 40), (300, 3)])
+def test_top_axes_are_numpys_leading_eigenvectors_largest_first(shape):
+    # 25 of 50 take numpy's solver, 25 of 51 and 3 of 300 LAPACK's subset driver: both agree
+    x = np.random.default_rng(11).random(shape)
+    sym = x.T @ x if shape[0] >= shape[1] else x @ x.T
+    d = len(sym)
+    k = 3 if d == 300 else min(25, d)
+    values, vectors = pca._top_eigen(sym.copy(), k)
+    want_values, want_vectors = np.linalg.eigh(sym)
+    np.testing.assert_allclose(values, want_values[::-1][:k], rtol=1e-10)
+    # Each eigenvector up to its sign.
+    want = want_vectors[:, ::-1][:, :k]
+    signs = np.sign(np.sum(vectors * want, axis=0))
+    np.testing.assert_allclose(vectors * signs, want, atol=1e-8)
+    axes = pca._top_axes(sym.copy(), k)
+    assert axes.flags.c_contiguous
+    np.testing.assert_allclose(np.abs(axes), np.abs(vectors), atol=1e-12)
+
+
+@pytest.mark.parametrize("threads", [1, 2, 3])
+def test_the_covariance_is_summed_in_block_order_whatever_the_threads(threads, monkeypatch):
+    from tsnegrid.runtime.workers import worker_pool
+
+    monkeypatch.setattr(pca, "_COVARIANCE_PARTS", 3)  # bands of 7, 6 and 7 rows
+    rng = np.random.default_rng(12)
+    grams = [rng.random((20, 20)) for _ in range(4)]
+    mean = rng.random(20)
+    want = grams[0].copy()
+    for gram in grams[1:]:
+        want += gram
+    want -= 50 * mean[:, None] * mean[None, :]
+    want /= 49
+    with worker_pool(threads) as pool:
+        cov = pca._covariance([gram.copy() for gram in grams], mean, 50, pool)
+    np.testing.assert_array_equal(cov, want)
 
 
 def test_pixel_features_flatten_and_scale():
