@@ -141,6 +141,23 @@ def test_forces_are_exact_at_theta_zero_and_close_at_the_default(kind):
     assert np.linalg.norm(r / z - repel / z_exact) < 2e-2 * np.linalg.norm(repel / z_exact)
 
 
+def test_interaction_lists_longer_than_the_scratch_are_summed_in_pieces():
+    # At theta 0 no cell stands for its points: every group's list holds all 5,000 points,
+    # more than two pieces of the list's scratch.
+    assert 2 * quadtree._LIST_CAP < 5000
+    y = np.random.default_rng(4).normal(size=(5000, 2)) * 10
+    y[4000:] = y[:1000]  # and leaves of several points
+    repel, sum_q = np.empty((5000, 2)), np.empty(5000)
+    for lo in range(0, 5000, 500):  # the exact sums, 500 rows at a time
+        d = y[lo : lo + 500, None, :] - y[None, :, :]
+        q = 1.0 / (1.0 + (d**2).sum(-1))
+        q[np.arange(len(q)), np.arange(lo, lo + len(q))] = 0.0
+        repel[lo : lo + 500], sum_q[lo : lo + 500] = ((q**2)[:, :, None] * d).sum(1), q.sum(1)
+    _, r0, s0 = forces(y, 0.0)
+    np.testing.assert_allclose(r0, repel, rtol=1e-9, atol=1e-12)
+    np.testing.assert_allclose(s0, sum_q, rtol=1e-9)
+
+
 @pytest.mark.parametrize("n", [1, 2, 3, 1000, 5000])
 def test_the_morton_codes_radix_sort_is_a_stable_sort(n):
     rng = np.random.default_rng(n)
