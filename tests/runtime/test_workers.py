@@ -10,6 +10,7 @@ from tsnegrid.runtime.workers import (
     even_cuts,
     numba_threads,
     run_ranges,
+    shrinking_cuts,
     start_chunks,
     submit,
     worker_pool,
@@ -128,6 +129,26 @@ def test_even_cuts_cover_every_item_once_with_even_weight(parts: int) -> None:
     assert work.sum() == rows.sum()
     assert np.all(work <= rows.sum() / parts + rows.max())  # a share and one item at most
     assert even_cuts([], 3) == [0, 0, 0, 0]
+
+
+@pytest.mark.parametrize("threads", [1, 2, 3, 16])
+def test_shrinking_cuts_cover_every_item_once_long_runs_first(threads: int) -> None:
+    rows = np.random.default_rng(threads).integers(0, 30, 5001)
+    rows[2500] = 30000  # one item heavier than a share: the runs beside it are empty
+    for weights in (rows, np.ones(5001, np.int64)):
+        cuts = shrinking_cuts(weights, threads)
+        assert cuts[0] == 0 and cuts[-1] == 5001 and np.all(np.diff(cuts) >= 0)
+        work = np.add.reduceat(np.r_[weights, 0], cuts)[:-1] * (np.diff(cuts) > 0)
+        assert work.sum() == weights.sum()
+        # Half an even share of what is left, at least 1 / (16 threads) of the total.
+        left = weights.sum() - np.r_[0, np.cumsum(work)[:-1]]
+        share = np.maximum(left / (2 * threads), weights.sum() / (16 * threads))
+        assert np.all(work <= share + weights.max())
+    ones = np.diff(shrinking_cuts(np.ones(5001, np.int64), threads))
+    assert np.all(np.diff(ones) <= 1)  # never longer than the run before, to one item
+    assert ones[0] > 2 * ones[-2]  # long first, short last
+    assert len(ones) <= 2 * threads * 5  # a few runs a thread
+    assert shrinking_cuts([], threads)[-1] == 0
 
 
 @pytest.mark.parametrize("threads", [1, 2, 3])

@@ -75,6 +75,27 @@ def even_cuts(weights: Sequence[int] | NDArray[np.int64], parts: int) -> list[in
     return [0, *np.minimum(at, len(ends)).tolist(), len(ends)]
 
 
+def shrinking_cuts(weights: Sequence[int] | NDArray[np.int64], threads: int) -> list[int]:
+    """Bounds from 0 to ``len(weights)`` cutting the items into runs for ``threads`` threads
+    that take the next run as they come free (:func:`start_chunks`): each run about half an
+    even share of the weight still left, down to ``1 / (16 threads)`` of the total, so the
+    first runs are long and the last short and the threads end close together (guided
+    scheduling). As in :func:`even_cuts`, a run weighs at most its share and one item, and
+    runs beside an item heavier than a share may be empty.
+    """
+    threads = max(1, threads)
+    least = 1.0 / (16 * threads)
+    left, fractions = 1.0, []
+    while left > least:
+        left -= max(left / (2 * threads), least)
+        fractions.append(1.0 - left)
+    ends = np.cumsum(np.asarray(weights, dtype=np.int64))
+    if len(ends) == 0:
+        return [0] * (len(fractions) + 2)
+    at = np.searchsorted(ends, ends[-1] * np.asarray(fractions), side="right")
+    return [0, *np.minimum(at, len(ends)).tolist(), len(ends)]
+
+
 def start_chunks(
     pool: ThreadPoolExecutor | None,
     workers: int,
