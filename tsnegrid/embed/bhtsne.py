@@ -431,7 +431,7 @@ class _Forces:
     measured in affinities, the repulsion's in points; taking them as threads come free evens
     out the rest (the repulsion's denser regions). With equal chunks (8 a thread) the threads
     waited on each other's last chunk: at 70,000 points on 2 threads the shrinking ones, and
-    one step chunk per thread instead of 8, took 16.8 s to 16.25 s. The split changes no
+    one step chunk per thread instead of 8, took 16.73 s to 16.37 s. The split changes no
     number: every point's sums are its own, and the threads' tree is the same tree.
     """
 
