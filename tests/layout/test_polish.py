@@ -283,13 +283,14 @@ def test_plan_spends_more_per_image_where_the_budget_allows(
     assert plan.passes > 0 and plan.sweeps > 0
 
 
-@pytest.mark.parametrize("radius", [1, 3])
-def test_smoothed_map_is_the_window_mean_on_any_number_of_threads(radius: int) -> None:
+@pytest.mark.parametrize(("radius", "d"), [(1, 7), (3, 7), (2, 21), (4, 21), (5, 7)])
+def test_smoothed_map_is_the_window_mean_on_any_number_of_threads(radius: int, d: int) -> None:
     """The box filter against a direct window sum (images weigh 1, empty cells their previous
-    value at a small weight, masked cells nothing), the same bits on 1 to 3 threads."""
-    from tsnegrid.layout.kernels import smooth_map
+    value at a small weight, masked cells nothing), the same bits on 1 to 3 threads, into a
+    map of d columns or into one of :func:`map_rows` (21 values: 3 cache lines to share)."""
+    from tsnegrid.layout.kernels import map_rows, smooth_map
 
-    rows, cols, d, hole = 9, 11, 7, 0.01
+    rows, cols, hole = 9, 11, 0.01
     rng = np.random.default_rng(2)
     x = rng.normal(size=(70, d))
     item_at = np.full(rows * cols, EMPTY, dtype=np.int64)
@@ -320,7 +321,46 @@ def test_smoothed_map_is_the_window_mean_on_any_number_of_threads(radius: int) -
         with worker_pool(threads) as pool:
             smooth_map(x, item_at, rows, cols, radius, hole, same, same, pool, threads)
         assert np.array_equal(same, out)
+        wide = map_rows(rows * cols, d)
+        wide[:, :d] = previous
+        with worker_pool(threads) as pool:
+            smooth_map(x, item_at, rows, cols, radius, hole, wide, wide, pool, threads)
+        assert np.array_equal(wide[:, :d], out)
+        assert not wide[:, d:].any()  # the padding is never written
     assert all(np.array_equal(results[0], r) for r in results[1:])
+
+
+@pytest.mark.parametrize(("d", "threads", "ranges"), [
+    (100, 2, [(0, 48), (48, 100)]),
+    (100, 3, [(0, 32), (32, 64), (64, 100)]),
+    (7, 2, [(0, 7)]),  # one cache line: one thread
+    (20, 16, [(0, 8), (8, 16), (16, 20)]),
+])  # fmt: skip
+def test_smoothed_map_threads_take_whole_cache_lines(
+    d: int, threads: int, ranges: list[tuple[int, int]], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Each thread filters the dimensions of whole cache lines of a row (8 float64), so that no
+    two threads write the same line of the map, and together they cover every dimension."""
+    from tsnegrid.layout import kernels
+
+    seen: list[tuple[int, int]] = []
+    monkeypatch.setattr(kernels, "_smooth_dims", lambda *a: seen.append((a[-2], a[-1])))
+    x = np.zeros((4, d))
+    item_at = np.arange(4, dtype=np.int64)
+    out = kernels.map_rows(4, d)
+    kernels.smooth_map(x, item_at, 2, 2, 1, 0.01, out, out, None, threads)
+    assert sorted(seen) == ranges
+
+
+def test_map_rows_start_on_cache_lines() -> None:
+    """Rows of whole cache lines, the first on a line: a thread's lines are its own."""
+    from tsnegrid.layout.kernels import map_rows
+
+    for cells, d in [(1, 1), (5, 8), (7, 100), (3, 9)]:
+        out = map_rows(cells, d)
+        assert out.shape == (cells, -(-d // 8) * 8)
+        assert out.ctypes.data % 64 == 0 and out.flags.c_contiguous
+        assert not out.any()
 
 
 @pytest.mark.parametrize("radius", [1, 2, 12])

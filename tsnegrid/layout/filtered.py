@@ -15,7 +15,7 @@ from collections.abc import Callable
 import numpy as np
 from numpy.typing import NDArray
 
-from tsnegrid.layout.kernels import UNUSABLE, reassign_tiles, smooth_map
+from tsnegrid.layout.kernels import UNUSABLE, map_rows, reassign_tiles, smooth_map
 from tsnegrid.runtime.workers import worker_pool
 
 RADII = (3, 2, 1)  # filter radii, each for an equal share of the passes
@@ -49,8 +49,8 @@ def filter_passes(
     """
     rng = np.random.default_rng(seed)
     usable_cells = np.flatnonzero(item_at != UNUSABLE)
-    previous = np.zeros((rows * cols, x.shape[1]))
-    smoothed = np.empty_like(previous)
+    previous = map_rows(rows * cols, x.shape[1])
+    smoothed = map_rows(rows * cols, x.shape[1])
     per_radius = passes // len(RADII) if passes else 0
     with worker_pool(threads) as pool:
         smooth_map(x, item_at, rows, cols, 1, 0.0, previous, previous, pool, threads)

@@ -25,7 +25,7 @@ import numpy as np
 from numpy.typing import NDArray
 
 from tsnegrid.layout.filtered import HOLE_WEIGHT, tiles
-from tsnegrid.layout.kernels import UNUSABLE, auction_tiles, smooth_map
+from tsnegrid.layout.kernels import UNUSABLE, auction_tiles, map_rows, smooth_map
 from tsnegrid.runtime.workers import single_thread_blas, worker_pool
 
 START_SHARE = 0.25  # first radius: this share of the grid's longer side
@@ -89,8 +89,8 @@ def las_passes(
     whole = _whole_grid(usable.size, z.shape[1])
     side = max(rows, cols) if whole else tile_side(rows, cols)
     rng = np.random.default_rng(seed)
-    previous = np.zeros((rows * cols, z.shape[1]))
-    smoothed = np.empty_like(previous)
+    previous = map_rows(rows * cols, z.shape[1])
+    smoothed = map_rows(rows * cols, z.shape[1])
     prices = np.zeros(rows * cols)
     with worker_pool(threads) as pool:
         smooth_map(z, item_at, rows, cols, 1, 0.0, previous, previous, pool, threads)
