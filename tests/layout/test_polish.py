@@ -287,8 +287,8 @@ def test_plan_spends_more_per_image_where_the_budget_allows(
 def test_smoothed_map_is_the_window_mean_on_any_number_of_threads(radius: int, d: int) -> None:
     """The box filter against a direct window sum (images weigh 1, empty cells their previous
     value at a small weight, masked cells nothing), the same bits on 1 to 3 threads, into a
-    map of d columns or into one of :func:`map_rows` (21 values: 3 cache lines to share)."""
-    from tsnegrid.layout.kernels import map_rows, smooth_map
+    map of d columns or into one of :func:`line_rows` (21 values: 3 cache lines to share)."""
+    from tsnegrid.layout.kernels import line_rows, padded, smooth_map
 
     rows, cols, hole = 9, 11, 0.01
     rng = np.random.default_rng(2)
@@ -321,43 +321,48 @@ def test_smoothed_map_is_the_window_mean_on_any_number_of_threads(radius: int, d
         with worker_pool(threads) as pool:
             smooth_map(x, item_at, rows, cols, radius, hole, same, same, pool, threads)
         assert np.array_equal(same, out)
-        wide = map_rows(rows * cols, d)
+        wide = line_rows(rows * cols, d)
         wide[:, :d] = previous
         with worker_pool(threads) as pool:
             smooth_map(x, item_at, rows, cols, radius, hole, wide, wide, pool, threads)
         assert np.array_equal(wide[:, :d], out)
-        assert not wide[:, d:].any()  # the padding is never written
+        assert not wide[:, d:].any()  # the padding stays 0
+        # As the passes call it: every array in rows of whole cache lines, no copies.
+        lines, before = padded(x), padded(previous)
+        with worker_pool(threads) as pool:
+            smooth_map(lines, item_at, rows, cols, radius, hole, before, before, pool, threads)
+        assert np.array_equal(before[:, :d], out) and not before[:, d:].any()
     assert all(np.array_equal(results[0], r) for r in results[1:])
 
 
 @pytest.mark.parametrize(("d", "threads", "ranges"), [
-    (100, 2, [(0, 48), (48, 100)]),
-    (100, 3, [(0, 32), (32, 64), (64, 100)]),
-    (7, 2, [(0, 7)]),  # one cache line: one thread
-    (20, 16, [(0, 8), (8, 16), (16, 20)]),
+    (100, 2, [(0, 6), (6, 13)]),
+    (100, 3, [(0, 4), (4, 8), (8, 13)]),
+    (7, 2, [(0, 1)]),  # one cache line: one thread
+    (20, 16, [(0, 1), (1, 2), (2, 3)]),
 ])  # fmt: skip
 def test_smoothed_map_threads_take_whole_cache_lines(
     d: int, threads: int, ranges: list[tuple[int, int]], monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    """Each thread filters the dimensions of whole cache lines of a row (8 float64), so that no
-    two threads write the same line of the map, and together they cover every dimension."""
+    """Each thread filters whole cache lines of a row (8 float64 each), so that no two threads
+    write the same line of the map, and together they cover every dimension."""
     from tsnegrid.layout import kernels
 
     seen: list[tuple[int, int]] = []
-    monkeypatch.setattr(kernels, "_smooth_dims", lambda *a: seen.append((a[-2], a[-1])))
-    x = np.zeros((4, d))
+    monkeypatch.setattr(kernels, "_smooth_lines", lambda *a: seen.append((a[-2], a[-1])))
+    x = kernels.padded(np.zeros((4, d)))
     item_at = np.arange(4, dtype=np.int64)
-    out = kernels.map_rows(4, d)
+    out = kernels.line_rows(4, d)
     kernels.smooth_map(x, item_at, 2, 2, 1, 0.01, out, out, None, threads)
     assert sorted(seen) == ranges
 
 
-def test_map_rows_start_on_cache_lines() -> None:
+def test_line_rows_start_on_cache_lines() -> None:
     """Rows of whole cache lines, the first on a line: a thread's lines are its own."""
-    from tsnegrid.layout.kernels import map_rows
+    from tsnegrid.layout.kernels import line_rows
 
     for cells, d in [(1, 1), (5, 8), (7, 100), (3, 9)]:
-        out = map_rows(cells, d)
+        out = line_rows(cells, d)
         assert out.shape == (cells, -(-d // 8) * 8)
         assert out.ctypes.data % 64 == 0 and out.flags.c_contiguous
         assert not out.any()

@@ -15,7 +15,7 @@ from collections.abc import Callable
 import numpy as np
 from numpy.typing import NDArray
 
-from tsnegrid.layout.kernels import UNUSABLE, map_rows, reassign_tiles, smooth_map
+from tsnegrid.layout.kernels import UNUSABLE, line_rows, padded, reassign_tiles, smooth_map
 from tsnegrid.runtime.workers import worker_pool
 
 RADII = (3, 2, 1)  # filter radii, each for an equal share of the passes
@@ -49,15 +49,17 @@ def filter_passes(
     """
     rng = np.random.default_rng(seed)
     usable_cells = np.flatnonzero(item_at != UNUSABLE)
-    previous = map_rows(rows * cols, x.shape[1])
-    smoothed = map_rows(rows * cols, x.shape[1])
+    # the box filter's inputs and outputs in rows of whole cache lines (see smooth_map)
+    x_lines = padded(x)
+    previous = line_rows(rows * cols, x.shape[1])
+    smoothed = line_rows(rows * cols, x.shape[1])
     per_radius = passes // len(RADII) if passes else 0
     with worker_pool(threads) as pool:
-        smooth_map(x, item_at, rows, cols, 1, 0.0, previous, previous, pool, threads)
+        smooth_map(x_lines, item_at, rows, cols, 1, 0.0, previous, previous, pool, threads)
         for done in range(passes):
             radius = RADII[min(done // max(per_radius, 1), len(RADII) - 1)]
             smooth_map(
-                x, item_at, rows, cols, radius, HOLE_WEIGHT, previous, smoothed, pool, threads
+                x_lines, item_at, rows, cols, radius, HOLE_WEIGHT, previous, smoothed, pool, threads
             )
             previous, smoothed = smoothed, previous
             stride = STRIDES[done % len(STRIDES)] if radius > 1 else 1

@@ -25,7 +25,7 @@ import numpy as np
 from numpy.typing import NDArray
 
 from tsnegrid.layout.filtered import HOLE_WEIGHT, tiles
-from tsnegrid.layout.kernels import UNUSABLE, auction_tiles, map_rows, smooth_map
+from tsnegrid.layout.kernels import UNUSABLE, auction_tiles, line_rows, padded, smooth_map
 from tsnegrid.runtime.workers import single_thread_blas, worker_pool
 
 START_SHARE = 0.25  # first radius: this share of the grid's longer side
@@ -89,14 +89,16 @@ def las_passes(
     whole = _whole_grid(usable.size, z.shape[1])
     side = max(rows, cols) if whole else tile_side(rows, cols)
     rng = np.random.default_rng(seed)
-    previous = map_rows(rows * cols, z.shape[1])
-    smoothed = map_rows(rows * cols, z.shape[1])
+    # the box filter's inputs and outputs in rows of whole cache lines (see smooth_map)
+    z_lines = padded(z)
+    previous = line_rows(rows * cols, z.shape[1])
+    smoothed = line_rows(rows * cols, z.shape[1])
     prices = np.zeros(rows * cols)
     with worker_pool(threads) as pool:
-        smooth_map(z, item_at, rows, cols, 1, 0.0, previous, previous, pool, threads)
+        smooth_map(z_lines, item_at, rows, cols, 1, 0.0, previous, previous, pool, threads)
         for radius in radii:
             smooth_map(
-                z, item_at, rows, cols, radius, HOLE_WEIGHT, previous, smoothed, pool, threads
+                z_lines, item_at, rows, cols, radius, HOLE_WEIGHT, previous, smoothed, pool, threads
             )
             previous, smoothed = smoothed, previous
             stride = 2 if radius >= STRIDE_FROM and not whole else 1
