@@ -1,7 +1,7 @@
 import numba
 import numpy as np
 
-from tsnegrid.runtime.prefetch import LINE_FLOATS, prefetch
+from tsnegrid.runtime.prefetch import LINE_FLOATS, prefetch, prefetch_at
 
 
 @numba.njit
@@ -28,3 +28,25 @@ def test_prefetch_compiles_under_this_llvm_and_changes_no_value() -> None:
     strided = np.asfortranarray(x)[:, ::2]
     expected = np.array([sum(strided[i, k] for k in range(10)) for i in order])
     assert np.array_equal(_gather_sum(strided, order), expected)
+
+
+@numba.njit
+def _edges_sum(indptr, values, rows):
+    """Each row's CSR values summed, the next row's asked for first (1-D prefetches)."""
+    out = np.zeros(len(rows))
+    for a in range(len(rows)):
+        if a + 1 < len(rows):
+            for e in range(indptr[rows[a + 1]], indptr[rows[a + 1] + 1], LINE_FLOATS):
+                prefetch_at(values, e)
+        for e in range(indptr[rows[a]], indptr[rows[a] + 1]):
+            out[a] += values[e]
+    return out
+
+
+def test_prefetch_at_compiles_for_1d_arrays_and_changes_no_value() -> None:
+    rng = np.random.default_rng(1)
+    indptr = np.concatenate([[0], np.cumsum(rng.integers(0, 30, size=40))])
+    values = rng.normal(size=indptr[-1])
+    rows = rng.permutation(40)
+    expected = np.array([values[indptr[r] : indptr[r + 1]].sum() for r in rows])
+    np.testing.assert_allclose(_edges_sum(indptr, values, rows), expected, rtol=1e-12)
