@@ -40,9 +40,9 @@ def smooth_map(
     at the border) of the cells' vectors: an image's features with weight 1, an empty cell's
     ``previous`` smoothed value with weight ``hole_weight``, a masked cell nothing. ``out`` is
     (rows*cols, d) or wider (it may be ``previous``); cells whose window weighs nothing get
-    the mean of the features. The dimensions are split into ``threads`` ranges of whole cache lines,
-    filtered on the worker threads of ``pool`` when given: every value is the same sum in the
-    same order whatever the split.
+    the mean of the features. The dimensions are split into ``threads`` ranges of whole cache
+    lines, filtered on the worker threads of ``pool`` when given: every value is the same sum
+    in the same order whatever the split.
 
     The passes call it with ``features``, ``previous`` and ``out`` from :func:`line_rows`
     (rows of whole cache lines, zero beyond d: no two threads write one line, and the kernel
@@ -124,7 +124,7 @@ def _smooth_lines(  # type: ignore[no-untyped-def]
 
     Every loop over dimensions runs over a line's 8 at a time: with a count known only at run
     time, half the dimensions took 70% of the time of all of them and the second thread gained
-    little (12.1 ms on one thread for 70,000 images, 10-16 ms on two; now 11.4 and 7.0). The
+    little (12.1 ms on one thread for 70,000 images, 10-16 ms on two; now 11.7 and 6.9). The
     images' feature rows lie in the images' order, not the cells', so each read would wait on
     memory: the row of the image ``AHEAD`` cells on is asked for first (23.5 ms to 12 ms).
     """
