@@ -131,7 +131,12 @@ def test_even_cuts_cover_every_item_once_with_even_weight(parts: int) -> None:
     assert even_cuts([], 3) == [0, 0, 0, 0]
 
 
-@pytest.mark.parametrize("threads", [1, 2, 3, 16])
+def test_shrinking_cuts_give_one_thread_one_run() -> None:
+    assert shrinking_cuts(np.ones(5001, np.int64), 1) == [0, 5001]
+    assert shrinking_cuts([], 1) == [0, 0]
+
+
+@pytest.mark.parametrize("threads", [2, 3, 16])
 def test_shrinking_cuts_cover_every_item_once_long_runs_first(threads: int) -> None:
     rows = np.random.default_rng(threads).integers(0, 30, 5001)
     rows[2500] = 30000  # one item heavier than a share: the runs beside it are empty

@@ -414,12 +414,6 @@ def tsne(
     return y
 
 
-def _pass_cuts(weights: NDArray[np.int64], threads: int) -> list[int]:
-    """Runs of a pass over the points for ``threads`` threads: shrinking ones on several (the
-    last ones short, so the threads end together), one run on one."""
-    return shrinking_cuts(weights, threads) if threads > 1 else [0, len(weights)]
-
-
 class _Forces:
     """One iteration's attraction and repulsion, on ``threads`` threads of ``pool``.
 
@@ -442,7 +436,7 @@ class _Forces:
         self.attract = np.zeros((n, 2))
         self.repel = np.zeros((n, 2))
         self.sum_q = np.zeros(n)
-        self.attraction_chunks = list(pairwise(_pass_cuts(np.diff(ptr), threads)))
+        self.attraction_chunks = list(pairwise(shrinking_cuts(np.diff(ptr), threads)))
         # The step costs the same for every point: one run per thread.
         self.step_chunks = list(pairwise(even_cuts(np.ones(n, np.int64), threads)))
         self.builder = TreeBuilder(n, threads, pool)
@@ -457,7 +451,7 @@ class _Forces:
         finish()
         tree = self.builder.finish(started)
         groups = groups_of(tree, GROUP_SIZE)
-        cuts = _pass_cuts(tree[2][groups] - tree[1][groups], self.threads)  # by points
+        cuts = shrinking_cuts(tree[2][groups] - tree[1][groups], self.threads)  # by points
         pushes = [
             (y, tree, groups[lo:hi], theta, self.repel, self.sum_q) for lo, hi in pairwise(cuts)
         ]

@@ -81,9 +81,11 @@ def shrinking_cuts(weights: Sequence[int] | NDArray[np.int64], threads: int) -> 
     even share of the weight still left, down to ``1 / (16 threads)`` of the total, so the
     first runs are long and the last short and the threads end close together (guided
     scheduling). As in :func:`even_cuts`, a run weighs at most its share and one item, and
-    runs beside an item heavier than a share may be empty.
+    runs beside an item heavier than a share may be empty. One thread has nothing to balance:
+    one run.
     """
-    threads = max(1, threads)
+    if threads <= 1:
+        return [0, len(weights)]
     least = 1.0 / (16 * threads)
     left, fractions = 1.0, []
     while left > least:
