@@ -272,7 +272,8 @@ def test_points_a_rounding_error_outside_are_accepted() -> None:
 
 
 def test_the_solver_sees_the_points_along_a_hilbert_curve(monkeypatch: pytest.MonkeyPatch) -> None:
-    """The levels get the points in curve order; the caller gets its own order back."""
+    """The levels get the points in curve order, each coarser level evenly spaced picks of the
+    finer one's; the caller gets its own order back."""
     points = blobs(np.random.default_rng(5), 500, n_blobs=4)
     seen: list[NDArray] = []
     solve = multilevel._solve
@@ -285,7 +286,12 @@ def test_the_solver_sees_the_points_along_a_hilbert_curve(monkeypatch: pytest.Mo
     sol = solve_lattice(points, 25, 25)
     order = np.argsort(coarse.hilbert_index(points), kind="stable")
     assert np.array_equal(seen[0], points[order])
-    assert np.all(np.diff(coarse.hilbert_index(seen[0])) >= 0)
+    assert len(seen) >= 2
+    for level in seen:  # every level's points are in curve order, so no level sorts them again
+        assert np.all(np.diff(coarse.hilbert_index(level)) >= 0)
+    for finer, coarser in itertools.pairwise(seen):
+        picks = (np.arange(len(coarser)) * len(finer)) // len(coarser)
+        assert np.array_equal(coarser, finer[picks])
     perm = np.random.default_rng(6).permutation(len(points))
     again = solve_lattice(points[perm], 25, 25)
     assert np.array_equal(again.node_of_point, sol.node_of_point[perm])

@@ -57,10 +57,14 @@ def hilbert_index(points: NDArray[np.float64], order: int = HILBERT_ORDER) -> ND
 
 
 def subsample(points: NDArray[np.float64], n_keep: int) -> NDArray[np.float64]:
-    """``n_keep`` of the points, evenly spaced along the Hilbert curve (deterministic)."""
-    order = np.argsort(hilbert_index(points), kind="stable")
+    """``n_keep`` of the points, evenly spaced along their order (deterministic).
+
+    The solver hands its points over in their order along the Hilbert curve (see
+    :func:`.multilevel.spatial_order`), and a subsample keeps that order, so sorting them again
+    here would be the identity (0.13 s over the levels of a million points).
+    """
     picks = (np.arange(n_keep) * len(points)) // n_keep
-    return points[order[picks]]
+    return points[picks]
 
 
 def coarse_axis(coords: NDArray[np.float64]) -> NDArray[np.float64]:
