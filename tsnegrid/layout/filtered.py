@@ -47,6 +47,8 @@ def filter_passes(
     threads : worker threads for the tiles; the result does not depend on it.
     tick : called after each pass.
     """
+    if passes == 0:
+        return
     rng = np.random.default_rng(seed)
     usable_cells = np.flatnonzero(item_at != UNUSABLE)
     # the box filter's inputs and outputs in rows of whole cache lines (see smooth_map)

@@ -274,7 +274,7 @@ def _validate(
             f"features, got shape {nodes.shape} of {nodes.dtype}"
         )
     mask = _validate_mask(usable, rows, cols, n)
-    if nodes.min() < 0 or nodes.max() >= rows * cols or np.unique(nodes).size != n:
+    if nodes.min() < 0 or nodes.max() >= rows * cols or np.bincount(nodes).max() > 1:
         raise UsageError(
             f"polish: node_of_point must be {n} distinct cells of the {rows}x{cols} "
             "grid; pass the assignment's node_of_point"

@@ -176,7 +176,7 @@ def _validate_nodes(
         raise ValueError(f"node_of_point must be ({n},) like the features, got {nodes.shape}")
     if not np.issubdtype(nodes.dtype, np.integer):
         raise ValueError(f"node_of_point must hold integer node indices, got dtype {nodes.dtype}")
-    if nodes.min() < 0 or nodes.max() >= rows * cols or np.unique(nodes).size != nodes.size:
+    if nodes.min() < 0 or nodes.max() >= rows * cols or np.bincount(nodes).max() > 1:
         raise ValueError(f"node_of_point must be distinct nodes of a {rows}x{cols} grid")
     rr, cc = np.divmod(nodes.astype(np.int64), cols)
     return rr, cc
