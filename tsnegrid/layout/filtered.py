@@ -55,7 +55,7 @@ def filter_passes(
     x_lines = padded(x)
     previous = line_rows(rows * cols, x.shape[1])
     smoothed = line_rows(rows * cols, x.shape[1])
-    per_radius = passes // len(RADII) if passes else 0
+    per_radius = passes // len(RADII)
     with worker_pool(threads) as pool:
         smooth_map(x_lines, item_at, rows, cols, 1, 0.0, previous, previous, pool, threads)
         for done in range(passes):

@@ -181,11 +181,10 @@ def _prefix_row(features, item_at, cols, q, hole_weight, previous, l0, lo, hi): 
                 for k in range(LINE_FLOATS):
                     v = hole_weight * previous[cell, at + k]
                     hi[c + 1, line, k] = lo[c + 1, line, k] + hi[c, line, k] - lo[c, line, k] + v
-        else:
+        else:  # a masked cell adds nothing; the + 0.0 keeps the sums' bits (-0.0 becomes 0.0)
             for line in range(n_lines):
                 for k in range(LINE_FLOATS):
-                    v = 0.0
-                    hi[c + 1, line, k] = lo[c + 1, line, k] + hi[c, line, k] - lo[c, line, k] + v
+                    hi[c + 1, line, k] = lo[c + 1, line, k] + hi[c, line, k] - lo[c, line, k] + 0.0
 
 
 @numba.njit(cache=True, nogil=True)
