@@ -3,6 +3,7 @@
     python benchmarks/assignment.py --sizes 2500,10000 --kinds tsne,blobs --repeats 3
     python benchmarks/assignment.py --sizes 70000,250000 --kinds tsne --solvers auto --threads 1,2
     python benchmarks/assignment.py --sizes 1000000 --kinds tsne --solvers auto --repeats 1
+    python benchmarks/assignment.py --points million.npy --solvers auto --threads 1,2 --repeats 1
 
 Every solver runs on the same instances; the table gives the median wall time of the repeats
 (and the process CPU time, all threads), the ratios to scipy and to lapjv on that instance (and,
@@ -19,7 +20,9 @@ t-SNE with PCA init, min-max normalised), cached as ``.npy`` in ``benchmarks/res
 point spacing), which keeps its clusters and gaps. ``uniform`` is uniform in the unit square.
 ``blobs`` are ten tight Gaussian blobs (standard deviation 1% of the square). ``--mask disc``
 keeps only the cells of the disc inscribed in the grid, on the smallest square grid whose disc
-holds the points (and ``--empty`` more).
+holds the points (and ``--empty`` more). ``--points FILE`` solves one instance of your own instead
+(kind ``file``): an ``(n, 2)`` array saved with :func:`numpy.save`, min-max normalised, such as
+the embedding that ``benchmarks/million.py --save-points FILE`` writes.
 """
 
 from __future__ import annotations
@@ -106,9 +109,15 @@ def _compute_tsne(n: int, seed: int) -> NDArray[np.float64]:
     return unit_square(embedded)
 
 
-def make_points(kind: str, n: int, seed: int = 0) -> NDArray[np.float64]:
-    """The instance of one kind (see ``KINDS``)."""
+def make_points(
+    kind: str, n: int, seed: int = 0, source: Path | None = None
+) -> NDArray[np.float64]:
+    """The instance of one kind (see ``KINDS``; ``file``: the points saved in ``source``)."""
     rng = np.random.default_rng(seed)
+    if kind == "file":
+        if source is None:
+            raise ValueError("kind 'file' needs --points FILE")
+        return points_file(source)
     if kind == "tsne":
         return tsne_points(n, seed)
     if kind == "uniform":
@@ -118,6 +127,16 @@ def make_points(kind: str, n: int, seed: int = 0) -> NDArray[np.float64]:
         label = rng.integers(0, 10, n)
         return unit_square(centres[label] + rng.normal(scale=0.01, size=(n, 2)))
     raise ValueError(f"unknown kind {kind!r}; use one of {', '.join(KINDS)}")
+
+
+def points_file(path: Path) -> NDArray[np.float64]:
+    """(n, 2) points saved in ``path`` (``.npy``), min-max normalised to the unit square."""
+    points = np.load(path)
+    if points.ndim != 2 or points.shape[1] != 2 or len(points) == 0:
+        raise SystemExit(f"{path}: shape {points.shape}; save an (n, 2) array of points")
+    if not np.all(np.isfinite(points)):
+        raise SystemExit(f"{path}: NaN or inf among the points; save finite coordinates")
+    return unit_square(points)
 
 
 # ---------------------------------------------------------------- measuring
@@ -167,7 +186,7 @@ def peak_mib(name: str, kind: str, n: int, args: argparse.Namespace, threads: in
 
 
 def _peak_child(name: str, kind: str, n: int, args: argparse.Namespace, threads: int) -> float:
-    points = make_points(kind, n, args.seed)
+    points = make_points(kind, n, args.seed, args.points)
     (rows, cols), mask = grid_for(n, args)
     call = solver_call(name, points, rows, cols, mask, threads)
     if name == "auto":
@@ -217,7 +236,7 @@ def runs_of(
 
 def run_instance(kind: str, n: int, args: argparse.Namespace) -> list[dict]:
     (rows, cols), mask = grid_for(n, args)
-    points = make_points(kind, n, args.seed)
+    points = make_points(kind, n, args.seed, args.points)
     runs = runs_of(points, (rows, cols), mask, args)
     mine = [r[0][2] for (name, _), r in runs.items() if name == "auto"]
     proof = mine[0] if mine else solve_lattice(points, rows, cols, mask)
@@ -319,6 +338,12 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     )
     ap.add_argument("--seed", type=int, default=0)
     ap.add_argument(
+        "--points",
+        type=Path,
+        default=None,
+        help="an (n, 2) .npy of your own points: one instance of kind 'file' (--sizes ignored)",
+    )
+    ap.add_argument(
         "--no-memory",
         dest="memory",
         action="store_false",
@@ -330,6 +355,8 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     args.kinds = args.kinds.split(",")
     args.solvers = args.solvers.split(",")
     args.threads = [int(t) for t in args.threads.split(",")]
+    if args.points is not None:
+        args.kinds, args.sizes = ["file"], [len(points_file(args.points))]
     return args
 
 

@@ -4,6 +4,7 @@
     python benchmarks/million.py --n 200000 --sample-from 199999   # sampled at 200,000
     python benchmarks/million.py --n 200000 --full    # all points (approximate neighbours)
     python benchmarks/million.py --full --max-iter 300
+    python benchmarks/million.py --save-points million.npy   # then benchmarks/assignment.py
 
 Features as in benchmarks/neighbours.py (Fashion-MNIST and seeded shifted/flipped copies, PCA-100
 on the originals' axes; ``--cache DIR`` keeps them in DIR between runs). By default
@@ -14,7 +15,9 @@ Measured: wall and CPU seconds, the process's peak memory and the load average, 
 marks (seconds at each fraction done), and what the embedding keeps: 10-NN preservation on 2,000
 seeded rows whose exact neighbours are known, and 5-NN accuracy on 20,000 seeded points. Each
 stage's numbers are written to ``--out`` (default ``benchmarks/results/million.json``) as soon
-as they are known, so an interrupted run still leaves them.
+as they are known, so an interrupted run still leaves them. ``--save-points FILE`` keeps the
+embedding (``(n, 2)``, normalised to the unit square as the pipeline normalises it) for
+``benchmarks/assignment.py --points FILE``: the exact assignment of a real million-image layout.
 """
 
 from __future__ import annotations
@@ -87,6 +90,7 @@ def main() -> None:
     parser.add_argument("--sample-from", type=int, default=SAMPLE_FROM)
     parser.add_argument("--cache", type=Path, default=None, help="folder for the features")
     parser.add_argument("--out", type=Path, default=RESULTS / "million.json")
+    parser.add_argument("--save-points", type=Path, default=None, help="write the embedding (.npy)")
     args = parser.parse_args()
     args.out.parent.mkdir(parents=True, exist_ok=True)
     info: dict[str, Any] = {"n": args.n, "threads": args.threads, "full": args.full}
@@ -101,6 +105,8 @@ def main() -> None:
         features, labels = features_of(args.n, args.cache)
         note(features_s=time.perf_counter() - start)
         points = (full_tsne if args.full else sampled_tsne)(features, args, note)
+        if args.save_points is not None:
+            np.save(args.save_points, points)
         note(**kept_and_accuracy(points, features, labels))
 
 
