@@ -355,6 +355,9 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     args.kinds = args.kinds.split(",")
     args.solvers = args.solvers.split(",")
     args.threads = [int(t) for t in args.threads.split(",")]
+    unknown = [k for k in args.kinds if k not in KINDS]
+    if unknown and args.points is None:
+        ap.error(f"--kinds {','.join(unknown)}: use {', '.join(KINDS)}, or --points FILE")
     if args.points is not None:
         args.kinds, args.sizes = ["file"], [len(points_file(args.points))]
     return args
